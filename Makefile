@@ -1,0 +1,39 @@
+# mp4mp3 — one machine, the whole system. `make help` lists the targets.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap up down status test lint demo bench clean-state
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+bootstrap:  ## install Debian packages, the Python venv and the Go builds (idempotent)
+	@devstack/bootstrap.sh
+
+up: bootstrap  ## start the devstack and every service (idempotent), print the URLs
+	@$(PY) -m devstack up
+
+down:  ## stop what `make up` started, nothing else
+	@$(PY) -m devstack down
+
+status:  ## which devstack servers run
+	@$(PY) -m devstack status
+
+test: bootstrap  ## every test CI runs: lint, unit, integration and end-to-end on the devstack
+	@$(MAKE) --no-print-directory lint
+	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+
+lint:  ## ruff and mypy
+	@.venv/bin/ruff check .
+	@.venv/bin/mypy --no-error-summary .
+
+demo: bootstrap  ## convert a generated sample video end to end and show the email
+	@$(PY) -m devstack.demo
+
+bench: bootstrap  ## run the benchmarks, write bench/results/
+	@$(PY) -m bench
+
+clean-state: down  ## stop everything and delete .devstack/ (all devstack data)
+	rm -rf .devstack

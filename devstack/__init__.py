@@ -1,0 +1,1 @@
+"""The devstack: mp4mp3's whole system on one machine, from packages, on loopback."""

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything mp4mp3 needs on a fresh machine, idempotently:
+# Debian packages, the Python virtualenv (.venv, pinned by constraints.txt) and the Go builds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${MP4MP3_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mp4mp3}"
+export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$CACHE/pip}"
+APT_PACKAGES=(rabbitmq-server mariadb-server mariadb-client ffmpeg util-linux)
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+apt_packages() {
+  local missing=() p
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""; ((EUID == 0)) || sudo="sudo"
+  $sudo apt-get update -qq
+  # Debian's maintainer scripts would start system copies of the servers; the devstack runs its own.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+python_env() {
+  local stamp="$ROOT/.venv/.mp4mp3-installed" want
+  want=$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return
+  log "installing Python packages into .venv (pinned by constraints.txt)"
+  [[ -x "$ROOT/.venv/bin/python" ]] || python3 -m venv "$ROOT/.venv"
+  "$ROOT/.venv/bin/pip" install -q --upgrade pip
+  "$ROOT/.venv/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
+  echo "$want" > "$stamp"
+}
+
+apt_packages
+python_env
+"$ROOT/devstack/build.sh"
+log "ready"

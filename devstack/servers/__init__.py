@@ -1,0 +1,1 @@
+"""One module per server the devstack runs; each exposes a ``Server`` subclass."""

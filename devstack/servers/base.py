@@ -1,0 +1,74 @@
+"""What every devstack server can do: start (idempotently), say if it runs, stop, export env."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from devstack.config import Config
+from devstack.process import ManagedProcess
+
+
+class Server(ABC):
+    name: str
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    @property
+    def home(self) -> Path:
+        return self.cfg.dir(self.name)
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        """Our processes, in start order (stopped in reverse)."""
+        return [ManagedProcess(self.name, self.home)]
+
+    @property
+    def main(self) -> ManagedProcess:
+        return self.processes[-1]
+
+    def running(self) -> bool:
+        return all(p.running() for p in self.processes) and self.ready()
+
+    def start(self) -> None:
+        if self.running():
+            return
+        for proc in self.processes:
+            proc.stop()  # a half-started leftover of ours
+        self.launch()
+
+    @abstractmethod
+    def launch(self) -> None:
+        """Start the processes and return once the server answers."""
+
+    @abstractmethod
+    def ready(self) -> bool:
+        """Does the server answer requests right now?"""
+
+    def stop(self) -> bool:
+        stopped = False
+        for proc in reversed(self.processes):
+            stopped |= proc.stop()
+        return stopped
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def urls(self) -> dict[str, str]:
+        """Human-facing addresses printed by ``make up``."""
+        return {}
+
+
+def devstack_secret(cfg: Config, key: str) -> str:
+    """A random secret generated once per devstack and kept in its state folder (never in git)."""
+    path = cfg.state / "secrets.json"
+    cfg.state.mkdir(parents=True, exist_ok=True)
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if key not in values:
+        values[key] = secrets.token_urlsafe(24)
+        path.write_text(json.dumps(values, indent=2))
+        path.chmod(0o600)
+    return values[key]

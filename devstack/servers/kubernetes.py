@@ -1,0 +1,219 @@
+"""The Kubernetes control plane of the devstack: etcd, kube-apiserver, kube-controller-manager,
+and our node agent (pods run as local processes). Real binaries, built by devstack/build.sh."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from devstack.config import LOOPBACK, ROOT
+from devstack.pki import PKI, kubeconfig
+from devstack.process import port_open
+from devstack.servers.base import Server
+
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+SERVICE_CIDR = "10.96.0.0/24"
+NODE_NAME = "devstack"
+CONTROLLERS = [
+    "job-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",
+    "ttl-after-finished-controller",
+    "pod-garbage-collector-controller",
+]
+# client identities: file stem -> (CN, O)
+CLIENTS = {
+    "admin": ("mp4mp3-admin", "system:masters"),
+    "controller-manager": ("system:kube-controller-manager", None),
+    "node-agent": ("mp4mp3:node-agent", None),
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
+}
+
+
+def _https_ok(url: str, pki: PKI, stem: str = "admin") -> bool:
+    ctx = ssl.create_default_context(cafile=str(pki.path("ca.crt")))
+    ctx.load_cert_chain(str(pki.path(f"{stem}.crt")), str(pki.path(f"{stem}.key")))
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class KubeServer(Server):
+    """Shared bits of the control-plane servers."""
+
+    @property
+    def pki(self) -> PKI:
+        return PKI(self.cfg.dir("pki"))
+
+    @property
+    def api_url(self) -> str:
+        return f"https://{LOOPBACK}:{self.cfg.ports.apiserver}"
+
+    def binary(self, name: str) -> str:
+        key = "ETCD_BIN" if name == "etcd" else "KUBERNETES_BIN"
+        return str(self.cfg.binaries[key] / name)
+
+    def write_kubeconfig(self, path: Path, stem: str, user: str) -> Path:
+        pki = self.pki
+        config = kubeconfig(
+            self.api_url, pki.path("ca.crt"), user, cert=pki.path(f"{stem}.crt"), key=pki.path(f"{stem}.key")
+        )
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+
+class Etcd(KubeServer):
+    name = "etcd"
+
+    def launch(self) -> None:
+        p = self.cfg.ports
+        client, peer = f"http://{LOOPBACK}:{p.etcd}", f"http://{LOOPBACK}:{p.etcd_peer}"
+        self.main.start(
+            [
+                self.binary("etcd"),
+                "--name=devstack",
+                f"--data-dir={self.home / 'data'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=devstack={peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+                "--quota-backend-bytes=4294967296",
+            ]
+        )
+        self.main.wait_ready(self.ready, timeout=60, what="healthy")
+
+    def ready(self) -> bool:
+        try:
+            url = f"http://{LOOPBACK}:{self.cfg.ports.etcd}/health"
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return b'"health":"true"' in resp.read()
+        except (urllib.error.URLError, OSError):
+            return False
+
+
+class KubeAPIServer(KubeServer):
+    name = "kube-apiserver"
+
+    def launch(self) -> None:
+        pki = self.pki
+        pki.ensure(CLIENTS)
+        self.write_kubeconfig(self.cfg.kubeconfig, "admin", "admin")
+        self.main.start(
+            [
+                self.binary("kube-apiserver"),
+                f"--etcd-servers=http://{LOOPBACK}:{self.cfg.ports.etcd}",
+                f"--bind-address={LOOPBACK}",
+                f"--advertise-address={LOOPBACK}",
+                f"--secure-port={self.cfg.ports.apiserver}",
+                f"--tls-cert-file={pki.path('apiserver.crt')}",
+                f"--tls-private-key-file={pki.path('apiserver.key')}",
+                f"--client-ca-file={pki.path('ca.crt')}",
+                f"--kubelet-client-certificate={pki.path('apiserver-kubelet-client.crt')}",
+                f"--kubelet-client-key={pki.path('apiserver-kubelet-client.key')}",
+                f"--kubelet-certificate-authority={pki.path('ca.crt')}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--authorization-mode=Node,RBAC",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                f"--service-account-signing-key-file={pki.path('sa.key')}",
+                f"--service-account-key-file={pki.path('sa.pub')}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--endpoint-reconciler-type=none",  # no routable address to advertise on loopback
+                "--profiling=false",
+                "--v=1",
+            ]
+        )
+        self.main.wait_ready(self.ready, timeout=120, what="ready (/readyz)")
+
+    def ready(self) -> bool:
+        return _https_ok(f"{self.api_url}/readyz", self.pki)
+
+    def env(self) -> dict[str, str]:
+        return {"KUBECONFIG": str(self.cfg.kubeconfig)}
+
+    def urls(self) -> dict[str, str]:
+        return {"kubernetes": f"{self.api_url} (kubeconfig {self.cfg.kubeconfig})"}
+
+
+class ControllerManager(KubeServer):
+    name = "kube-controller-manager"
+
+    def launch(self) -> None:
+        pki = self.pki
+        kc = self.write_kubeconfig(
+            self.home / "kubeconfig", "controller-manager", "system:kube-controller-manager"
+        )
+        self.main.start(
+            [
+                self.binary("kube-controller-manager"),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={self.cfg.ports.controller_manager}",
+                "--use-service-account-credentials=true",
+                f"--service-account-private-key-file={pki.path('sa.key')}",
+                f"--root-ca-file={pki.path('ca.crt')}",
+                f"--controllers={','.join(CONTROLLERS)}",
+                "--leader-elect=false",
+                "--concurrent-job-syncs=20",
+                "--concurrent-gc-syncs=20",
+                "--kube-api-qps=100",
+                "--kube-api-burst=200",
+                "--v=1",
+            ]
+        )
+        self.main.wait_ready(self.ready, timeout=60, what="healthy")
+
+    def ready(self) -> bool:
+        return port_open(self.cfg.ports.controller_manager)
+
+
+class NodeAgent(KubeServer):
+    name = "node-agent"
+
+    def launch(self) -> None:
+        kc = self.write_kubeconfig(self.home / "kubeconfig", "node-agent", "mp4mp3:node-agent")
+        subprocess.run(
+            [
+                self.binary("kubectl"),
+                f"--kubeconfig={self.cfg.kubeconfig}",
+                "apply",
+                "-f",
+                str(ROOT / "devstack" / "manifests" / "node-agent-rbac.yaml"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        venv = self.cfg.venv_bin
+        self.main.start(
+            [
+                sys.executable,
+                "-m",
+                "devstack.node_agent",
+                f"--kubeconfig={kc}",
+                f"--node={NODE_NAME}",
+                f"--state={self.home}",
+                f"--api-port={self.cfg.ports.apiserver}",
+                f"--ca={self.pki.path('ca.crt')}",
+                f"--path-prefix={venv}",
+            ]
+        )
+        self.main.wait_ready(self.ready, timeout=60, what="registered with a Ready node")
+
+    def ready(self) -> bool:
+        return (self.home / "ready").exists() and self.main.running()

@@ -1,0 +1,85 @@
+"""The devstack as a whole: which servers, in which order, and the env file they share."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Iterable
+
+from devstack.config import Config
+from devstack.servers.base import Server
+from devstack.servers.ferretdb import FerretDB
+from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer, NodeAgent
+from devstack.servers.mariadb import MariaDB
+from devstack.servers.rabbitmq import RabbitMQ
+from devstack.servers.smtp import MailServer
+
+# start order; stop is the reverse
+SERVER_CLASSES: list[type[Server]] = [
+    MariaDB,
+    RabbitMQ,
+    FerretDB,
+    MailServer,
+    Etcd,
+    KubeAPIServer,
+    ControllerManager,
+    NodeAgent,
+]
+
+
+class Stack:
+    def __init__(self, cfg: Config | None = None) -> None:
+        self.cfg = cfg or Config.from_env()
+        self.servers: dict[str, Server] = {cls.name: cls(self.cfg) for cls in SERVER_CLASSES}
+
+    def __getitem__(self, name: str) -> Server:
+        return self.servers[name]
+
+    def select(self, names: Iterable[str] | None) -> list[Server]:
+        if not names:
+            return list(self.servers.values())
+        wanted = set(names)
+        unknown = wanted - set(self.servers)
+        if unknown:
+            raise KeyError(
+                f"unknown server(s): {', '.join(sorted(unknown))}; known: {', '.join(self.servers)}"
+            )
+        return [s for s in self.servers.values() if s.name in wanted]
+
+    def up(self, names: Iterable[str] | None = None, echo: bool = False) -> None:
+        for server in self.select(names):
+            start = time.monotonic()
+            was_running = server.running()
+            server.start()
+            if echo:
+                how = "already running" if was_running else f"started in {time.monotonic() - start:.1f} s"
+                print(f"  {server.name:<24} {how}", flush=True)
+        self.write_env()
+
+    def down(self, names: Iterable[str] | None = None, echo: bool = False) -> None:
+        for server in reversed(self.select(names)):
+            stopped = server.stop()
+            if echo:
+                print(f"  {server.name:<24} {'stopped' if stopped else 'was not running'}", flush=True)
+
+    def status(self) -> dict[str, bool]:
+        return {name: server.running() for name, server in self.servers.items()}
+
+    def env(self) -> dict[str, str]:
+        env: dict[str, str] = {"MP4MP3_DEVSTACK_DIR": str(self.cfg.state)}
+        for server in self.servers.values():
+            env.update(server.env())
+        return env
+
+    def urls(self) -> dict[str, str]:
+        urls: dict[str, str] = {}
+        for server in self.servers.values():
+            urls.update(server.urls())
+        return urls
+
+    def write_env(self) -> None:
+        lines = [f"export {k}={shlex.quote(v)}" for k, v in sorted(self.env().items())]
+        self.cfg.env_file.write_text(
+            "# written by `make up`; source it: . .devstack/env\n" + "\n".join(lines) + "\n"
+        )
+        self.cfg.env_file.chmod(0o600)
