@@ -12,6 +12,7 @@ from devstack.servers.ferretdb import FerretDB
 from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer, NodeAgent
 from devstack.servers.mariadb import MariaDB
 from devstack.servers.rabbitmq import RabbitMQ
+from devstack.servers.services import SERVICES, Service
 from devstack.servers.smtp import MailServer
 
 # start order; stop is the reverse
@@ -31,6 +32,8 @@ class Stack:
     def __init__(self, cfg: Config | None = None) -> None:
         self.cfg = cfg or Config.from_env()
         self.servers: dict[str, Server] = {cls.name: cls(self.cfg) for cls in SERVER_CLASSES}
+        for spec in SERVICES:
+            self.servers[spec.name] = Service(self.cfg, spec)
 
     def __getitem__(self, name: str) -> Server:
         return self.servers[name]
@@ -48,6 +51,10 @@ class Stack:
 
     def up(self, names: Iterable[str] | None = None, echo: bool = False) -> None:
         for server in self.select(names):
+            if isinstance(server, Service) and not server.exists():
+                if echo:
+                    print(f"  {server.name:<24} skipped (package {server.spec.package}/ not written yet)")
+                continue
             start = time.monotonic()
             was_running = server.running()
             server.start()
@@ -69,6 +76,14 @@ class Stack:
         env: dict[str, str] = {"MP4MP3_DEVSTACK_DIR": str(self.cfg.state)}
         for server in self.servers.values():
             env.update(server.env())
+        return env
+
+    def data_env(self) -> dict[str, str]:
+        """The env of the servers only (not of our services): what services are configured from."""
+        env: dict[str, str] = {}
+        for server in self.servers.values():
+            if not isinstance(server, Service):
+                env.update(server.env())
         return env
 
     def urls(self) -> dict[str, str]:

@@ -1,0 +1,32 @@
+"""GridFS access shared by the gateway, the converter and the operator."""
+
+from __future__ import annotations
+
+import gridfs
+import pymongo
+from pymongo.database import Database
+
+from common.resources import CHUNK_SIZE, MP3S_BUCKET, VIDEOS_BUCKET
+
+
+def database(uri: str, **client_options: object) -> Database:
+    """The database named in ``uri`` (mongodb://host:port/NAME)."""
+    client: pymongo.MongoClient = pymongo.MongoClient(uri, **client_options)  # type: ignore[arg-type]
+    return client.get_default_database()
+
+
+def videos(db: Database) -> gridfs.GridFSBucket:
+    return gridfs.GridFSBucket(db, bucket_name=VIDEOS_BUCKET, chunk_size_bytes=CHUNK_SIZE)
+
+
+def mp3s(db: Database) -> gridfs.GridFSBucket:
+    return gridfs.GridFSBucket(db, bucket_name=MP3S_BUCKET, chunk_size_bytes=CHUNK_SIZE)
+
+
+def delete_quietly(bucket: gridfs.GridFSBucket, file_id: object) -> bool:
+    """Delete a file if it exists; True if it did (idempotent cleanup)."""
+    try:
+        bucket.delete(file_id)
+        return True
+    except gridfs.errors.NoFile:
+        return False

@@ -1,0 +1,259 @@
+"""mp4mp3's own services as devstack processes (uvicorn apps, the Kopf operator, the consumer).
+
+Each service runs as a local process with its settings in env (the same variables the Helm chart
+sets). Services that talk to Kubernetes get a kubeconfig holding a token of their own
+ServiceAccount, so on the devstack they run under exactly the RBAC the chart grants.
+A service whose package does not exist yet is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from devstack.config import LOOPBACK, ROOT, Config
+from devstack.kube import ApiError, Kube
+from devstack.pki import kubeconfig
+from devstack.servers.base import Server, devstack_secret
+from devstack.servers.kubernetes import KubeServer
+
+NAMESPACE = "mp4mp3"
+TOKEN_SECONDS = 7 * 24 * 3600
+JWT_ISSUER = "mp4mp3-auth"
+JWT_AUDIENCE = "mp4mp3"
+
+Env = dict[str, str]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    package: str  # importable package; the service is skipped while it does not exist
+    argv: Callable[[Config], list[str]]
+    env: Callable[[Config, Env], Env]  # (config, the data servers' env) -> the service's env
+    health: Callable[[Config], str] | None = None  # URL answering 200 when ready
+    service_account: str | None = None
+    urls: Callable[[Config], dict[str, str]] = field(default=lambda cfg: {})
+
+
+def _python(module: str, *args: str) -> Callable[[Config], list[str]]:
+    return lambda cfg: [sys.executable, "-m", module, *args]
+
+
+def _uvicorn(app: str, port: Callable[[Config], int]) -> Callable[[Config], list[str]]:
+    return lambda cfg: [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port(cfg)),
+        "--no-access-log",
+    ]
+
+
+def _auth_env(cfg: Config, env: Env) -> Env:
+    return {
+        "AUTH_MYSQL_URL": env["MYSQL_URL"],
+        "AUTH_KEYS_DIR": str(cfg.dir("auth") / "keys"),
+        "AUTH_GENERATE_KEYS": "true",  # devstack only: the chart mounts keys from a Secret
+        "AUTH_ISSUER": JWT_ISSUER,
+        "AUTH_AUDIENCE": JWT_AUDIENCE,
+    }
+
+
+def _gateway_env(cfg: Config, env: Env) -> Env:
+    auth = f"http://{LOOPBACK}:{cfg.ports.auth}"
+    return {
+        "GATEWAY_MONGO_URI": env["MONGO_URI"],
+        "GATEWAY_AMQP_URL": env["AMQP_URL"],
+        "GATEWAY_AUTH_URL": auth,
+        "GATEWAY_JWKS_URL": f"{auth}/.well-known/jwks.json",
+        "GATEWAY_JWT_ISSUER": JWT_ISSUER,
+        "GATEWAY_JWT_AUDIENCE": JWT_AUDIENCE,
+        "GATEWAY_NAMESPACE": NAMESPACE,
+        "GATEWAY_PUBLIC_URL": f"http://{LOOPBACK}:{cfg.ports.gateway}",
+        "KUBECONFIG": str(cfg.dir("gateway") / "kubeconfig"),
+    }
+
+
+def _operator_env(cfg: Config, env: Env) -> Env:
+    return {
+        "OPERATOR_AMQP_URL": env["AMQP_URL"],
+        "OPERATOR_MONGO_URI": env["MONGO_URI"],
+        "OPERATOR_NAMESPACE": NAMESPACE,
+        "OPERATOR_HEALTH_PORT": str(cfg.ports.operator_health),
+        # the converter Job's pod: the devstack node runs its command as a local process
+        "OPERATOR_CONVERTER_IMAGE": "mp4mp3/converter:dev",
+        "OPERATOR_CONVERTER_MONGO_URI": env["MONGO_URI"],
+        "KUBECONFIG": str(cfg.dir("operator") / "kubeconfig"),
+    }
+
+
+def _notification_env(cfg: Config, env: Env) -> Env:
+    return {
+        "NOTIFY_AMQP_URL": env["AMQP_URL"],
+        "NOTIFY_MONGO_URI": env["MONGO_URI"],
+        "NOTIFY_SMTP_HOST": env["SMTP_HOST"],
+        "NOTIFY_SMTP_PORT": env["SMTP_PORT"],
+        "NOTIFY_SMTP_STARTTLS": "false",
+        "NOTIFY_MAIL_FROM": "mp4mp3 <no-reply@mp4mp3.localhost>",
+        "NOTIFY_PUBLIC_URL": f"http://{LOOPBACK}:{cfg.ports.gateway}",
+    }
+
+
+SERVICES = [
+    ServiceSpec(
+        "auth",
+        "auth",
+        _uvicorn("auth.app:create_app --factory", lambda c: c.ports.auth),
+        _auth_env,
+        health=lambda c: f"http://{LOOPBACK}:{c.ports.auth}/readyz",
+        urls=lambda c: {"auth": f"http://{LOOPBACK}:{c.ports.auth}/docs"},
+    ),
+    ServiceSpec(
+        "operator",
+        "conversion_operator",
+        _python("conversion_operator"),
+        _operator_env,
+        health=lambda c: f"http://{LOOPBACK}:{c.ports.operator_health}/healthz",
+        service_account="mp4mp3-operator",
+    ),
+    ServiceSpec(
+        "gateway",
+        "gateway",
+        _uvicorn("gateway.app:create_app --factory", lambda c: c.ports.gateway),
+        _gateway_env,
+        health=lambda c: f"http://{LOOPBACK}:{c.ports.gateway}/readyz",
+        service_account="mp4mp3-gateway",
+        urls=lambda c: {"gateway (REST API)": f"http://{LOOPBACK}:{c.ports.gateway}/docs"},
+    ),
+    ServiceSpec("notification", "notification", _python("notification"), _notification_env),
+]
+
+
+def cluster_setup(cfg: Config, kubectl: str) -> None:
+    """The cluster objects every service needs: the CRD, the namespace, and the RBAC manifests."""
+    admin = [kubectl, f"--kubeconfig={cfg.kubeconfig}"]
+    subprocess.run([*admin, "apply", "-f", str(ROOT / "crds")], check=True, capture_output=True)
+    subprocess.run(
+        [*admin, "wait", "--for=condition=Established", "--timeout=60s", "crd/conversionjobs.mp4mp3.io"],
+        check=True,
+        capture_output=True,
+    )
+    ns = subprocess.run(
+        [*admin, "create", "namespace", NAMESPACE, "--dry-run=client", "-o", "yaml"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    subprocess.run([*admin, "apply", "-f", "-"], input=ns, check=True, capture_output=True, text=True)
+    rbac = ROOT / "deploy" / "rbac"
+    if rbac.is_dir() and any(rbac.glob("*.yaml")):
+        subprocess.run([*admin, "apply", "-n", NAMESPACE, "-f", str(rbac)], check=True, capture_output=True)
+
+
+class Service(KubeServer):
+    """One of our services, run from the repo's code with the devstack's env."""
+
+    def __init__(self, cfg: Config, spec: ServiceSpec) -> None:
+        super().__init__(cfg)
+        self.spec = spec
+        self.name = spec.name
+
+    def exists(self) -> bool:
+        return importlib.util.find_spec(self.spec.package) is not None and (ROOT / self.spec.package).is_dir()
+
+    def running(self) -> bool:
+        return not self.exists() or super().running()
+
+    def start(self) -> None:
+        if self.exists():
+            super().start()
+
+    def data_env(self) -> Env:
+        from devstack.stack import Stack  # the data servers' env, without a cycle at import
+
+        return Stack(self.cfg).data_env()
+
+    def service_env(self) -> Env:
+        return {"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO", **self.spec.env(self.cfg, self.data_env())}
+
+    def launch(self) -> None:
+        cluster_setup(self.cfg, self.binary("kubectl"))
+        if self.spec.service_account:
+            self._write_service_account_kubeconfig(self.spec.service_account)
+        self.main.start(self.spec.argv(self.cfg), env=self.service_env(), cwd=ROOT)
+        self.main.wait_ready(self.ready, timeout=90, what="healthy")
+
+    def _write_service_account_kubeconfig(self, account: str) -> Path:
+        kube = Kube.from_kubeconfig(self.cfg.kubeconfig)
+        sa_path = f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts"
+        try:
+            kube.create(
+                sa_path,
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": account, "namespace": NAMESPACE},
+                },
+            )
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        token = kube.create(
+            f"{sa_path}/{account}/token",
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "TokenRequest",
+                "spec": {"expirationSeconds": TOKEN_SECONDS},
+            },
+        )["status"]["token"]
+        kube.close()
+        config = kubeconfig(
+            self.api_url,
+            self.pki.path("ca.crt"),
+            f"system:serviceaccount:{NAMESPACE}:{account}",
+            token=token,
+            namespace=NAMESPACE,
+        )
+        path = self.home / "kubeconfig"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+    def ready(self) -> bool:
+        if self.spec.health is None:
+            return self.main.running()
+        try:
+            with urllib.request.urlopen(self.spec.health(self.cfg), timeout=2) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def env(self) -> Env:
+        if self.spec.name == "gateway":
+            return {"GATEWAY_URL": f"http://{LOOPBACK}:{self.cfg.ports.gateway}"}
+        if self.spec.name == "auth":
+            return {"AUTH_URL": f"http://{LOOPBACK}:{self.cfg.ports.auth}"}
+        return {}
+
+    def urls(self) -> dict[str, str]:
+        return self.spec.urls(self.cfg) if self.exists() else {}
+
+
+def secret(cfg: Config, key: str) -> str:
+    return devstack_secret(cfg, key)
+
+
+__all__ = ["NAMESPACE", "SERVICES", "Server", "Service", "ServiceSpec", "cluster_setup"]
