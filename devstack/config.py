@@ -41,6 +41,10 @@ class Ports:
         return self._p(36257)
 
     @property
+    def kubelet(self) -> int:
+        return self._p(36250)
+
+    @property
     def epmd(self) -> int:
         return self._p(34369)
 

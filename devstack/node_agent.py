@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack import node_logs
 from devstack.kube import STRATEGIC_PATCH, ApiError, Kube
 from devstack.process import ManagedProcess
 
@@ -378,7 +379,9 @@ class Agent:
         api_port: int,
         ca: Path,
         path_prefix: str,
+        kubelet_port: int,
     ) -> None:
+        self.kubelet_port = kubelet_port
         self.kube_factory = kube_factory
         self.kube = kube_factory()
         self.node = node
@@ -425,6 +428,7 @@ class Agent:
         status = {
             "capacity": resources,
             "allocatable": resources,
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "addresses": [
                 {"type": "InternalIP", "address": "127.0.0.1"},
                 {"type": "Hostname", "address": socket.gethostname()},
@@ -730,6 +734,9 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, required=True)
     parser.add_argument("--ca", type=Path, required=True)
     parser.add_argument("--path-prefix", default="")
+    parser.add_argument("--kubelet-port", type=int, required=True)
+    parser.add_argument("--tls-cert", type=Path, required=True)
+    parser.add_argument("--tls-key", type=Path, required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -741,7 +748,9 @@ def main() -> None:
         args.api_port,
         args.ca,
         args.path_prefix,
+        args.kubelet_port,
     )
+    node_logs.serve(args.state / "pods", args.kubelet_port, args.tls_cert, args.tls_key, args.ca)
 
     def on_term(signum: int, frame: Any) -> None:
         log.info("event=stopping signal=%d", signum)

@@ -53,6 +53,8 @@ class PKI:
             self._ca()
         if not self.path("apiserver.crt").exists():
             self._leaf("apiserver", _name("kube-apiserver"), server=True)
+        if not self.path("kubelet.crt").exists():  # the node agent's log endpoint
+            self._leaf("kubelet", _name("system:node:devstack"), server=True)
         for stem, (cn, org) in clients.items():
             if not self.path(f"{stem}.crt").exists():
                 self._leaf(stem, _name(cn, org), server=False)

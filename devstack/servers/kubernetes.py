@@ -187,6 +187,8 @@ class NodeAgent(KubeServer):
     name = "node-agent"
 
     def launch(self) -> None:
+        (self.home / "ready").unlink(missing_ok=True)
+        self.pki.ensure(CLIENTS)
         kc = self.write_kubeconfig(self.home / "kubeconfig", "node-agent", "mp4mp3:node-agent")
         subprocess.run(
             [
@@ -211,6 +213,9 @@ class NodeAgent(KubeServer):
                 f"--api-port={self.cfg.ports.apiserver}",
                 f"--ca={self.pki.path('ca.crt')}",
                 f"--path-prefix={venv}",
+                f"--kubelet-port={self.cfg.ports.kubelet}",
+                f"--tls-cert={self.pki.path('kubelet.crt')}",
+                f"--tls-key={self.pki.path('kubelet.key')}",
             ]
         )
         self.main.wait_ready(self.ready, timeout=60, what="registered with a Ready node")

@@ -190,3 +190,11 @@ def test_service_account_without_a_role_is_forbidden_inside_its_pod(kube: Kube, 
     (pod,) = pods_of(kube, namespace, "rbac")
     message = pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
     assert message == "secrets=403 pods=200"
+
+
+def test_kubectl_logs_reads_the_pods_output(kube: Kube, kubectl: list[str], namespace: str) -> None:
+    kube.create(f"/apis/batch/v1/namespaces/{namespace}/jobs", job("talk", "print('line one'); print('two')"))
+    assert wait_for(lambda: job_condition(kube, namespace, "talk"), 60, "job to finish") == "Complete"
+    out = subprocess.run([*kubectl, "-n", namespace, "logs", "job/talk"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["line one", "two"]
