@@ -35,15 +35,20 @@ class ConsumerQueue:
         return f"{self.name}.parked"
 
 
-def declare_topology(channel: BlockingChannel, queues: Iterable[ConsumerQueue] = ()) -> None:
+def declare_topology(
+    channel: BlockingChannel,
+    queues: Iterable[ConsumerQueue] = (),
+    events_exchange: str = EVENTS_EXCHANGE,
+) -> None:
     """Declare the exchanges, and each consumer's queue with its retry and parking queues.
-    Idempotent; every service calls it at start."""
-    channel.exchange_declare(EVENTS_EXCHANGE, "topic", durable=True)
+    Idempotent; every service calls it at start. ``events_exchange`` is only ever changed by
+    tests that need an exchange of their own (so their events reach no other consumer)."""
+    channel.exchange_declare(events_exchange, "topic", durable=True)
     channel.exchange_declare(RETRY_EXCHANGE, "direct", durable=True)
     for q in queues:
         channel.queue_declare(q.name, durable=True)
         for key in q.routing_keys:
-            channel.queue_bind(q.name, EVENTS_EXCHANGE, key)
+            channel.queue_bind(q.name, events_exchange, key)
         # expired retries go back to the main queue through the default exchange
         channel.queue_declare(
             q.retry,
