@@ -6,8 +6,6 @@ shows the email that arrived and downloads the MP3, checking it with ffprobe.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import secrets
 import sys
 import time
@@ -18,6 +16,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from devstack import mailbox
 from devstack.config import ROOT
 from devstack.samples import probe_codec, probe_duration, sample_video
 from devstack.stack import Stack
@@ -66,7 +65,7 @@ def main() -> int:
             console.print(f"[red]conversion {job.get('phase')}[/]: {job.get('message')}")
             return 1
 
-        mail = wait_for_mail(mail_dir, user, job_id)
+        mail_file, mail = mailbox.wait_for(mail_dir, user, job_id)
         show_mail(mail)
 
         OUT.mkdir(exist_ok=True)
@@ -83,7 +82,7 @@ def main() -> int:
         f"\n[bold]MP3[/]: {target} ({target.stat().st_size / 1e6:.2f} MB, {codec}, {seconds:.2f} s) "
         + ("[green]valid[/]" if ok else "[red]NOT as expected[/]")
     )
-    console.print(f"[bold]Email[/]: {mail_path(mail_dir, user, job_id)}")
+    console.print(f"[bold]Email[/]: {mail_file}")
     return 0 if ok else 1
 
 
@@ -110,33 +109,11 @@ def follow(http: httpx.Client, url: str, headers: dict[str, str], timeout: float
     return job
 
 
-def mail_path(mail_dir: Path, recipient: str, job_id: str) -> Path | None:
-    for path in sorted(mail_dir.glob("*.eml")):
-        raw = path.read_bytes()
-        if recipient.encode() in raw and job_id.encode() in raw:
-            return path
-    return None
-
-
-def wait_for_mail(mail_dir: Path, recipient: str, job_id: str, timeout: float = 60) -> EmailMessage:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        path = mail_path(mail_dir, recipient, job_id)
-        if path:
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            return message
-        time.sleep(0.3)
-    raise SystemExit(f"no email for {recipient} about {job_id} arrived in {mail_dir} within {timeout:.0f} s")
-
-
 def show_mail(message: EmailMessage) -> None:
     console.print("\n[bold]Email received[/]")
     for header in ("From", "To", "Subject", "Date"):
         console.print(f"  {header}: {message[header]}")
-    body = message.get_body(preferencelist=("plain",))
-    if body is not None:
-        console.print("  " + body.get_content().strip().replace("\n", "\n  "))
+    console.print("  " + mailbox.text_of(message).strip().replace("\n", "\n  "))
 
 
 if __name__ == "__main__":
