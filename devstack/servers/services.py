@@ -62,6 +62,11 @@ def _uvicorn(app: str, port: Callable[[Config], int]) -> Callable[[Config], list
     ]
 
 
+def _auth_argv(cfg: Config) -> list[str]:
+    # --factory as its own argument: uvicorn reads "app --factory" in one argument as the app's name
+    return [*_uvicorn("auth.app:create_app", lambda c: c.ports.auth)(cfg), "--factory"]
+
+
 def _auth_env(cfg: Config, env: Env) -> Env:
     return {
         "AUTH_MYSQL_URL": env["MYSQL_URL"],
@@ -116,7 +121,7 @@ SERVICES = [
     ServiceSpec(
         "auth",
         "auth",
-        _uvicorn("auth.app:create_app --factory", lambda c: c.ports.auth),
+        _auth_argv,
         _auth_env,
         health=lambda c: f"http://{LOOPBACK}:{c.ports.auth}/readyz",
         urls=lambda c: {"auth": f"http://{LOOPBACK}:{c.ports.auth}/docs"},

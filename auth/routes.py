@@ -1,0 +1,180 @@
+"""The auth API: signup, login, the JWKS, token validation, health and readiness.
+
+Routes are plain ``def``: pymysql and argon2 block, so FastAPI runs them in its thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from auth import tokens, users
+from auth.database import DatabaseUnavailable
+from auth.dependencies import (
+    REALM,
+    BasicDep,
+    BearerDep,
+    DatabaseDep,
+    HasherDep,
+    KeysDep,
+    SettingsDep,
+    ThrottleDep,
+)
+from auth.passwords import policy_problem
+from auth.schemas import Claims, Credentials, ErrorOut, Health, Jwks, SignupRequest, TokenOut, UserOut
+from common.logs import kv
+
+log = logging.getLogger("auth.routes")
+router = APIRouter()
+
+WRONG_CREDENTIALS = "Wrong email or password."
+BASIC_CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
+BEARER_CHALLENGE = f'Bearer realm="{REALM}"'
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "The user database is unreachable; retry later"}
+}
+
+
+@router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserOut,
+    responses={409: {"model": ErrorOut, "description": "The email is taken"}, **UNAVAILABLE},
+)
+def signup(body: SignupRequest, settings: SettingsDep, db: DatabaseDep, hasher: HasherDep) -> UserOut:
+    """Create an account. Emails are unique case-insensitively; the password is stored as argon2id."""
+    problem = policy_problem(body.password, body.email, settings.password_min_length)
+    if problem:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[{"type": "password_policy", "loc": ["body", "password"], "msg": problem}],
+        )
+    password_hash = hasher.hash(body.password)
+    try:
+        with db.connection() as conn:
+            user = users.create(conn, email=body.email, password_hash=password_hash)
+    except users.EmailTaken:
+        raise HTTPException(status.HTTP_409_CONFLICT, "An account with this email already exists.") from None
+    log.info(kv(event="signup", user=user.id))
+    return UserOut(id=user.id, email=user.email)
+
+
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    responses={
+        401: {"model": ErrorOut, "description": "Wrong email or password"},
+        429: {"model": ErrorOut, "description": "Too many failed logins; see Retry-After"},
+        **UNAVAILABLE,
+    },
+)
+def login(
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    db: DatabaseDep,
+    hasher: HasherDep,
+    throttle: ThrottleDep,
+    keys: KeysDep,
+    basic: BasicDep,
+    body: Annotated[Credentials | None, Body()] = None,
+) -> TokenOut:
+    """Exchange an email and password (JSON body, or HTTP Basic as in `curl -u email:password`)
+    for an RS256 access token."""
+    if body is not None:
+        email, password = body.email, body.password
+    elif basic is not None:
+        email, password = basic.username, basic.password
+    else:
+        raise _unauthorized("Send your email and password as JSON or with HTTP Basic.")
+    key = users.email_key(email)
+    client = request.client.host if request.client else "unknown"
+    with db.connection() as conn:
+        wait = throttle.retry_after(conn, email_key=key, client=client)
+        user = None if wait else users.find_by_email(conn, key)
+    if wait:
+        log.info(kv(event="login_throttled", client=client, retry_after=wait))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"Too many failed logins for this account or from this client; try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
+        )
+    matched = hasher.verify(user.password_hash if user else None, password)
+    if user is None or not matched:
+        with db.connection() as conn:
+            throttle.record_failure(conn, email_key=key, client=client)
+        log.info(kv(event="login_failed", client=client, known_user=user is not None))
+        raise _unauthorized(WRONG_CREDENTIALS)
+    new_hash = hasher.hash(password) if hasher.needs_rehash(user.password_hash) else None
+    with db.connection() as conn:
+        throttle.record_success(conn, email_key=key)
+        if new_hash:
+            users.update_password_hash(conn, user_id=user.id, password_hash=new_hash)
+    issued = tokens.issue(
+        user_id=user.id,
+        email=user.email,
+        ring=keys.ring(),
+        issuer=settings.issuer,
+        audience=settings.audience,
+        ttl=settings.token_ttl_seconds,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    log.info(kv(event="login", user=user.id, client=client, rehashed=new_hash is not None))
+    return TokenOut(access_token=issued.token, expires_in=issued.expires_in)
+
+
+@router.get("/.well-known/jwks.json", response_model=Jwks)
+def jwks(response: Response, keys: KeysDep) -> dict[str, Any]:
+    """The public keys that verify our tokens (match a token's `kid`; refetch on an unknown one)."""
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return keys.ring().jwks()
+
+
+@router.post(
+    "/validate",
+    response_model=Claims,
+    responses={401: {"model": ErrorOut, "description": "Missing, invalid or expired token"}},
+)
+def validate(credentials: BearerDep, settings: SettingsDep, keys: KeysDep) -> dict[str, Any]:
+    """The claims of a valid `Authorization: Bearer` token (for clients that prefer a call to a JWKS)."""
+    if credentials is None:
+        raise _unauthorized("Send the token as Authorization: Bearer <token>.", BEARER_CHALLENGE)
+    try:
+        return tokens.verify(
+            credentials.credentials,
+            ring=keys.ring(),
+            issuer=settings.issuer,
+            audience=settings.audience,
+            leeway=settings.leeway_seconds,
+        )
+    except tokens.InvalidToken as exc:
+        raise _unauthorized(str(exc), f'{BEARER_CHALLENGE}, error="invalid_token"') from None
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """Liveness: the process serves requests (MySQL is not consulted)."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+def readyz(db: DatabaseDep, keys: KeysDep) -> Any:
+    """Readiness: MySQL answers and the schema is migrated; a signing key is loaded."""
+    checks = {"keys": f"{len(keys.ring().keys)} published, signer {keys.ring().signer.kid}"}
+    try:
+        db.check()
+    except DatabaseUnavailable as exc:
+        checks["mysql"] = f"unreachable: {exc}"
+        return JSONResponse(
+            Health(status="unavailable", checks=checks).model_dump(),
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    checks["mysql"] = "ok"
+    return Health(status="ready", checks=checks)
+
+
+def _unauthorized(detail: str, challenge: str = BASIC_CHALLENGE) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": challenge})
