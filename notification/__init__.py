@@ -1,0 +1,1 @@
+"""The notification service: emails a job's owner when their conversion succeeded or failed."""

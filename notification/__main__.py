@@ -1,0 +1,88 @@
+"""``python -m notification``: consume outcome events and email their owners until SIGTERM."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import sys
+from types import FrameType
+
+from pydantic import ValidationError
+
+from common import logs
+from common.logs import kv
+from notification.consumer import Consumer, consumer_queue
+from notification.dedupe import SentLog
+from notification.delivery import Delivery
+from notification.mail import MailSettings, compose
+from notification.retry import RetryPolicy
+from notification.settings import Settings, get_settings
+from notification.smtp import SmtpSender
+
+log = logging.getLogger("notification")
+
+
+def build_consumer(settings: Settings) -> Consumer:
+    delivery = Delivery(
+        sent=SentLog.connect(
+            settings.mongo_uri.get_secret_value(), settings.sent_collection, settings.mongo_timeout_seconds
+        ),
+        sender=SmtpSender(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            timeout=settings.smtp_timeout_seconds,
+            starttls=settings.smtp_starttls,
+            user=settings.smtp_user,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        ),
+        compose=functools.partial(compose, cfg=MailSettings(settings.mail_from, settings.public_url)),
+        policy=RetryPolicy(
+            max_attempts=settings.max_attempts,
+            initial_delay=settings.retry_initial_delay_seconds,
+            factor=settings.retry_backoff_factor,
+            max_delay=settings.retry_max_delay_seconds,
+        ),
+    )
+    return Consumer(
+        settings.amqp_url.get_secret_value(),
+        consumer_queue(settings.queue, settings.retry_max_delay_seconds),
+        delivery,
+        events_exchange=settings.events_exchange,
+        prefetch=settings.prefetch,
+        reconnect_initial_delay=settings.reconnect_initial_delay_seconds,
+        reconnect_max_delay=settings.reconnect_max_delay_seconds,
+    )
+
+
+def main() -> int:
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        logs.setup()
+        log.error(kv(event="bad_settings", error=str(exc).replace("\n", " | ")))
+        return 2
+    logs.setup(settings.log_level)
+    consumer = build_consumer(settings)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info(kv(event="stopping", signal=signal.Signals(signum).name))
+        consumer.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        kv(
+            event="starting",
+            queue=settings.queue,
+            smtp=f"{settings.smtp_host}:{settings.smtp_port}",
+            starttls=settings.smtp_starttls,
+            max_attempts=settings.max_attempts,
+        )
+    )
+    consumer.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

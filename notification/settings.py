@@ -1,0 +1,70 @@
+"""The notification service's settings, read from NOTIFY_* environment variables (the chart sets them)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.messaging import EVENTS_EXCHANGE
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore")
+
+    # --- connections: required, no default (credentials live in them; the chart uses Secrets) ---
+    amqp_url: SecretStr = Field(description="amqp://user:password@host:port/vhost")
+    mongo_uri: SecretStr = Field(description="mongodb://host:port/database (where sent events are kept)")
+
+    # --- RabbitMQ ---
+    queue: str = Field(
+        default="notification.outcomes", description="Our queue; .retry and .parked are derived from it"
+    )
+    events_exchange: str = Field(default=EVENTS_EXCHANGE, description="Changed only by tests")
+    prefetch: int = Field(default=10, ge=1, description="Unacknowledged messages held at once")
+    reconnect_initial_delay_seconds: float = Field(default=0.5, gt=0)
+    reconnect_max_delay_seconds: float = Field(default=30.0, gt=0)
+
+    # --- retries of failed sends ---
+    max_attempts: int = Field(default=8, ge=1, description="Sends tried before a message is parked")
+    retry_initial_delay_seconds: float = Field(default=5.0, gt=0, description="Wait after the first failure")
+    retry_backoff_factor: float = Field(default=3.0, ge=1, description="Each wait is this times the last")
+    retry_max_delay_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="Longest wait; also the retry queue's x-message-ttl (changing it means re-creating it)",
+    )
+
+    # --- SMTP ---
+    smtp_host: str
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(default=True, description="Upgrade with STARTTLS before login and sending")
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, description="Per connect/command on the socket")
+
+    # --- the mail ---
+    mail_from: str = Field(description='The sender, e.g. "mp4mp3 <no-reply@example.com>"')
+    public_url: str = Field(description="Base URL users reach the REST API at; links are built on it")
+
+    # --- sent-event records (de-duplication) ---
+    sent_collection: str = "notifications_sent"
+    mongo_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("NOTIFY_LOG_LEVEL", "LOG_LEVEL"))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if bool(self.smtp_user) != bool(self.smtp_password):
+            raise ValueError("set both NOTIFY_SMTP_USER and NOTIFY_SMTP_PASSWORD, or neither")
+        if self.retry_initial_delay_seconds > self.retry_max_delay_seconds:
+            raise ValueError("NOTIFY_RETRY_INITIAL_DELAY_SECONDS exceeds NOTIFY_RETRY_MAX_DELAY_SECONDS")
+        if not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("NOTIFY_PUBLIC_URL must be an http(s) URL")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # required fields come from the environment
