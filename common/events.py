@@ -36,7 +36,7 @@ class JobRef(BaseModel):
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    schema_version: int = Field(SCHEMA_VERSION, alias="schema")
+    schema_version: int = Field(default=SCHEMA_VERSION, alias="schema")  # default= keeps mypy aware
     event_id: str
     occurred_at: dt.datetime = Field(default_factory=_now)
     job: JobRef
