@@ -63,11 +63,12 @@ def main() -> int:
         log.error(kv(event="bad_settings", error=str(exc).replace("\n", " | ")))
         return 2
     logs.setup(settings.log_level)
+    # pika logs each failed reconnect as several ERROR lines; the consumer logs one line per attempt
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     consumer = build_consumer(settings)
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info(kv(event="stopping", signal=signal.Signals(signum).name))
-        consumer.stop()
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        consumer.stop()  # only sets a flag: nothing in a signal handler that could take a lock
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

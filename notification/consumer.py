@@ -128,6 +128,7 @@ class Consumer:
             while not self._stop.is_set():
                 connection.process_data_events(time_limit=1)
                 self._in_flight = [f for f in self._in_flight if not f.done()]
+            log.info(kv(event="stopping", queue=self.queue.name, in_flight=len(self._in_flight)))
             self._drain(connection)
         finally:
             if connection.is_open:
@@ -276,4 +277,5 @@ def _republish(
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    # pika's connection errors have an empty str(); their repr names the cause
+    return f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc)
