@@ -35,6 +35,7 @@ def build_consumer(settings: Settings) -> Consumer:
             starttls=settings.smtp_starttls,
             user=settings.smtp_user,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
         ),
         compose=functools.partial(compose, cfg=MailSettings(settings.mail_from, settings.public_url)),
         policy=RetryPolicy(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = Field(default=True, description="Upgrade with STARTTLS before login and sending")
     smtp_timeout_seconds: float = Field(default=20.0, gt=0, description="Per connect/command on the socket")
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signed the SMTP server's certificate; default: the system's"
+    )
 
     # --- the mail ---
     mail_from: str = Field(description='The sender, e.g. "mp4mp3 <no-reply@example.com>"')

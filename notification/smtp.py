@@ -33,13 +33,14 @@ class SmtpSender:
     starttls: bool = True
     user: str | None = None
     password: str | None = None
+    ca_file: str | None = None  # None: verify the server's certificate against the system's CAs
 
     def send(self, message: EmailMessage) -> None:
         """Return only once the server accepted ``message`` for delivery."""
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                 if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
                 if self.user is not None and self.password is not None:
                     smtp.login(self.user, self.password)
                 smtp.send_message(message)

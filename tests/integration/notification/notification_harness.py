@@ -29,6 +29,7 @@ SMTP_OFFSET = 600
 RABBITMQ_OFFSET = 601
 CLOSED_PORT_OFFSET = 602  # nothing listens on its SMTP port
 BOUNCER_OFFSET = 603
+TLS_SMTP_OFFSET = 604
 
 
 def unique(prefix: str) -> str:
