@@ -1,6 +1,7 @@
 """The auth API: signup, login, the JWKS, token validation, health and readiness.
 
-Routes are plain ``def``: pymysql and argon2 block, so FastAPI runs them in its thread pool.
+Routes that touch MySQL or argon2 are plain ``def`` (they block: FastAPI runs them in its thread
+pool); the CPU-light ones (JWKS, validate: one RSA verification) are ``async`` and skip that hop.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def login(
 
 
 @router.get("/.well-known/jwks.json", response_model=Jwks)
-def jwks(response: Response, keys: KeysDep) -> dict[str, Any]:
+async def jwks(response: Response, keys: KeysDep) -> dict[str, Any]:
     """The public keys that verify our tokens (match a token's `kid`; refetch on an unknown one)."""
     response.headers["Cache-Control"] = "public, max-age=60"
     return keys.ring().jwks()
@@ -138,7 +139,7 @@ def jwks(response: Response, keys: KeysDep) -> dict[str, Any]:
     response_model=Claims,
     responses={401: {"model": ErrorOut, "description": "Missing, invalid or expired token"}},
 )
-def validate(credentials: BearerDep, settings: SettingsDep, keys: KeysDep) -> dict[str, Any]:
+async def validate(credentials: BearerDep, settings: SettingsDep, keys: KeysDep) -> dict[str, Any]:
     """The claims of a valid `Authorization: Bearer` token (for clients that prefer a call to a JWKS)."""
     if credentials is None:
         raise _unauthorized("Send the token as Authorization: Bearer <token>.", BEARER_CHALLENGE)
@@ -155,7 +156,7 @@ def validate(credentials: BearerDep, settings: SettingsDep, keys: KeysDep) -> di
 
 
 @router.get("/healthz", response_model=Health)
-def healthz() -> Health:
+async def healthz() -> Health:
     """Liveness: the process serves requests (MySQL is not consulted)."""
     return Health(status="ok")
 

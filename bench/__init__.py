@@ -1,0 +1,1 @@
+"""Benchmarks against the devstack: `python -m bench.<name>`, results in bench/results/."""
