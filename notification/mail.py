@@ -26,16 +26,16 @@ Outcome = ConversionSucceeded | ConversionFailed
 
 SUBJECT_FILENAME_MAX = 80
 
-# Advice per failure reason (the operator's CamelCase reason codes); anything else gets DEFAULT_ADVICE.
+# Advice per failure reason (the converter's and the operator's CamelCase codes); any other reason
+# (EncoderFailed, BackoffLimitExceeded, ...) is our side's fault and gets DEFAULT_ADVICE.
 _CHECK_THE_FILE = "Check that the file is an MP4 video that plays on your computer, then upload it again."
 ADVICE = {
     "NoAudioStream": "Upload a video that has a sound track: without one there is nothing to put in an MP3.",
-    "InvalidInput": _CHECK_THE_FILE,
-    "InvalidVideo": _CHECK_THE_FILE,
-    "UnsupportedFormat": _CHECK_THE_FILE,
-    "DeadlineExceeded": "The conversion took longer than we allow. A shorter video will work; "
-    "you can also try again later.",
-    "SourceMissing": "The uploaded video is no longer stored with us. Please upload it again.",
+    "NotAVideo": _CHECK_THE_FILE,
+    "SourceCorrupted": _CHECK_THE_FILE,
+    "TrimOutOfRange": "Choose a start and an end time within the video's length, then upload it again.",
+    "SourceMissing": "Please upload the video again.",
+    "DeadlineExceeded": "A shorter video will convert in time; you can also try again later.",
 }
 DEFAULT_ADVICE = (
     "Please try uploading the video again. If it fails again, contact support and quote the job id below."
