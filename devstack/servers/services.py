@@ -77,6 +77,10 @@ def _auth_env(cfg: Config, env: Env) -> Env:
     }
 
 
+def _gateway_argv(cfg: Config) -> list[str]:
+    return [*_uvicorn("gateway.app:create_app", lambda c: c.ports.gateway)(cfg), "--factory"]
+
+
 def _gateway_env(cfg: Config, env: Env) -> Env:
     auth = f"http://{LOOPBACK}:{cfg.ports.auth}"
     return {
@@ -97,9 +101,15 @@ def _operator_env(cfg: Config, env: Env) -> Env:
         "OPERATOR_AMQP_URL": env["AMQP_URL"],
         "OPERATOR_MONGO_URI": env["MONGO_URI"],
         "OPERATOR_NAMESPACE": NAMESPACE,
+        "OPERATOR_HEALTH_HOST": LOOPBACK,
         "OPERATOR_HEALTH_PORT": str(cfg.ports.operator_health),
+        # one replica with a stable identity: a restarted operator does not wait for its own
+        # previous keep-alive in the Kopf peering to expire (the chart uses the pod's name)
+        "OPERATOR_PEER_ID": "devstack-operator",
         # the converter Job's pod: the devstack node runs its command as a local process
         "OPERATOR_CONVERTER_IMAGE": "mp4mp3/converter:dev",
+        # ...from the repo, so `python -m converter_job` imports the checkout's code
+        "OPERATOR_CONVERTER_WORKING_DIR": str(ROOT),
         "OPERATOR_CONVERTER_MONGO_URI": env["MONGO_URI"],
         "KUBECONFIG": str(cfg.dir("operator") / "kubeconfig"),
     }
@@ -137,7 +147,7 @@ SERVICES = [
     ServiceSpec(
         "gateway",
         "gateway",
-        _uvicorn("gateway.app:create_app --factory", lambda c: c.ports.gateway),
+        _gateway_argv,
         _gateway_env,
         health=lambda c: f"http://{LOOPBACK}:{c.ports.gateway}/readyz",
         service_account="mp4mp3-gateway",

@@ -1,0 +1,184 @@
+"""The objects the operator makes for a ConversionJob, as plain dicts (pure: no API calls).
+
+- the batch/v1 Job named after the ConversionJob, running ``python -m converter_job``;
+- unless one shared converter ServiceAccount is configured, a ServiceAccount + Role + RoleBinding
+  per ConversionJob that may only get/patch that one ConversionJob's status.
+All are owned by the ConversionJob (``kopf.adopt``), so the garbage collector removes them with it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kopf
+
+from common.resources import GROUP, JOB_LABEL, OWNER_LABEL, PLURAL
+from conversion_operator.settings import Settings
+from converter_job.exit_codes import BAD_INPUT
+
+CONTAINER = "converter"
+UID_ANNOTATION = f"{GROUP}/conversionjob-uid"
+WORK_VOLUME = "work"
+
+Body = kopf.Body  # the ConversionJob
+
+
+def converter_account(name: str) -> str:
+    return f"{name}-converter"
+
+
+def labels(body: Body) -> dict[str, str]:
+    meta = body["metadata"]
+    out = {
+        "app.kubernetes.io/name": "mp4mp3",
+        "app.kubernetes.io/component": "converter",
+        "app.kubernetes.io/managed-by": "mp4mp3-operator",
+        JOB_LABEL: meta["name"],
+    }
+    owner = (meta.get("labels") or {}).get(OWNER_LABEL)
+    if owner:
+        out[OWNER_LABEL] = owner
+    return out
+
+
+def job(body: Body, settings: Settings) -> dict[str, Any]:
+    """The converter Job: same name as the ConversionJob, owned by it, failing at once on bad input."""
+    name = body["metadata"]["name"]
+    manifest: dict[str, Any] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels(body)},
+        "spec": {
+            "backoffLimit": settings.job_backoff_limit,
+            "activeDeadlineSeconds": settings.job_deadline_seconds,
+            "ttlSecondsAfterFinished": settings.job_ttl_seconds,
+            "podFailurePolicy": {
+                "rules": [
+                    {  # the converter's "bad input" code: another attempt cannot help
+                        "action": "FailJob",
+                        "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": [BAD_INPUT]},
+                    },
+                    {  # an evicted or preempted pod is not the conversion's fault
+                        "action": "Ignore",
+                        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                    },
+                ]
+            },
+            "template": {
+                "metadata": {
+                    "labels": labels(body),
+                    "annotations": {UID_ANNOTATION: body["metadata"]["uid"]},
+                },
+                "spec": _pod_spec(body, settings),
+            },
+        },
+    }
+    kopf.adopt(manifest, owner=body)
+    return manifest
+
+
+def _pod_spec(body: Body, settings: Settings) -> dict[str, Any]:
+    name = body["metadata"]["name"]
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",  # retries are the Job's, counted against backoffLimit
+        "serviceAccountName": settings.converter_service_account or converter_account(name),
+        "automountServiceAccountToken": True,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": settings.job_termination_grace_seconds,
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [
+            {
+                "name": CONTAINER,
+                "image": settings.converter_image,
+                "imagePullPolicy": settings.converter_image_pull_policy,
+                "command": ["python", "-m", "converter_job"],
+                "env": converter_env(body, settings),
+                "resources": _resources(settings),
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "volumeMounts": [{"name": WORK_VOLUME, "mountPath": "/tmp"}],
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }
+        ],
+        "volumes": [{"name": WORK_VOLUME, "emptyDir": {"sizeLimit": settings.converter_work_dir_limit}}],
+    }
+    if settings.converter_working_dir:
+        spec["containers"][0]["workingDir"] = settings.converter_working_dir
+    return spec
+
+
+def converter_env(body: Body, settings: Settings) -> list[dict[str, Any]]:
+    spec = body["spec"]
+    converter_spec = {
+        "source": spec["source"],
+        "owner": spec["owner"],
+        "output": spec.get("output") or {},
+        "engine": spec.get("engine") or settings.default_engine,
+    }
+    return [
+        _field("CONVERTER_JOB_NAME", f"metadata.labels['{JOB_LABEL}']"),
+        _field("CONVERTER_NAMESPACE", "metadata.namespace"),
+        _field("CONVERTER_JOB_UID", f"metadata.annotations['{UID_ANNOTATION}']"),
+        {"name": "CONVERTER_SPEC", "value": json.dumps(converter_spec, sort_keys=True)},
+        _mongo_uri(settings),
+        {"name": "CONVERTER_PROGRESS_INTERVAL", "value": str(settings.converter_progress_interval)},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+    ]
+
+
+def _field(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def _mongo_uri(settings: Settings) -> dict[str, Any]:
+    if settings.converter_mongo_secret:
+        ref = {"name": settings.converter_mongo_secret, "key": settings.converter_mongo_secret_key}
+        return {"name": "CONVERTER_MONGO_URI", "valueFrom": {"secretKeyRef": ref}}
+    assert settings.converter_mongo_uri is not None  # the settings validate that one is set
+    return {"name": "CONVERTER_MONGO_URI", "value": settings.converter_mongo_uri.get_secret_value()}
+
+
+def _resources(settings: Settings) -> dict[str, Any]:
+    limits = {"memory": settings.converter_memory_limit}
+    if settings.converter_cpu_limit:
+        limits["cpu"] = settings.converter_cpu_limit
+    requests = {"cpu": settings.converter_cpu_request, "memory": settings.converter_memory_request}
+    return {"requests": requests, "limits": limits}
+
+
+def converter_rbac(body: Body) -> list[dict[str, Any]]:
+    """ServiceAccount, Role and RoleBinding letting one converter patch its own ConversionJob's status."""
+    account = converter_account(body["metadata"]["name"])
+    role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account}
+    objects: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "labels": labels(body)}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": account, "labels": labels(body)},
+            "rules": [
+                {
+                    "apiGroups": [GROUP],
+                    "resources": [f"{PLURAL}/status"],
+                    "resourceNames": [body["metadata"]["name"]],
+                    "verbs": ["get", "patch"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": account, "labels": labels(body)},
+            "roleRef": role_ref,
+            "subjects": [
+                {"kind": "ServiceAccount", "name": account, "namespace": body["metadata"]["namespace"]}
+            ],
+        },
+    ]
+    for obj in objects:
+        kopf.adopt(obj, owner=body)
+    return objects

@@ -1,0 +1,159 @@
+"""Everything the operator does to one ConversionJob: start it, keep its status true, publish its
+outcome, clean up after it. Kopf's handlers (handlers.py) only route events here.
+
+Calls for one ConversionJob are serialised by a lock, and its status is re-read inside it, so a
+Job event, a pod event and the resync timer arriving together never publish an outcome twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import kopf
+
+from common.logs import kv
+from common.resources import mp3_id
+from conversion_operator import jobs, outcomes, status
+from conversion_operator.files import Files
+from conversion_operator.k8s import Kube
+from conversion_operator.settings import Settings
+from conversion_operator.status import JobView, PodView
+
+log = logging.getLogger("operator")
+Key = tuple[str, str]  # (namespace, name) of a ConversionJob
+JobsIndex = Mapping[Key, Iterable[JobView]]
+PodsIndex = Mapping[Key, Iterable[PodView]]
+MAX_WAIT_FOR_PODS = 60.0  # seconds the finalizer waits for the converter to stop before deleting files
+
+
+class Conversions:
+    def __init__(self, settings: Settings, kube: Kube, files: Files, publisher: outcomes.Publisher) -> None:
+        self.settings, self.kube, self.files, self.publisher = settings, kube, files, publisher
+        self.limits = status.Limits(settings.job_backoff_limit, settings.job_deadline_seconds)
+        self._locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._published: set[str] = set()  # outcomes published by this process (uid/phase)
+
+    async def start(self, body: kopf.Body, jobs_index: JobsIndex, pods_index: PodsIndex) -> None:
+        """Create the converter's RBAC and Job (idempotent: a replay or a restart finds them made)."""
+        meta, spec = body["metadata"], body["spec"]
+        name, namespace = meta["name"], meta["namespace"]
+        if body.status.get("phase") in status.TERMINAL:
+            return
+        if not await asyncio.to_thread(self.files.video_exists, spec["source"]["videoId"]):
+            message = "The uploaded video is no longer stored; upload it again."
+            await self._fail_early(body, "SourceMissing", message)
+        else:
+            await self._create_job(body)
+        await self.reconcile(namespace, name, jobs_index, pods_index)
+
+    async def _create_job(self, body: kopf.Body) -> None:
+        meta = body["metadata"]
+        if not self.settings.converter_service_account:
+            for obj in jobs.converter_rbac(body):
+                await self.kube.ensure(obj)
+        made, created = await self.kube.create_job(jobs.job(body, self.settings))
+        if status.job_view(made).owner_uid != meta["uid"]:
+            raise kopf.TemporaryError(
+                f"Job {meta['name']} belongs to an earlier ConversionJob of that name; waiting for it to go.",
+                delay=5,
+            )
+        if created:
+            filename = body["spec"]["source"]["filename"]
+            message = f"Created Job {meta['name']} to convert {filename}."
+            kopf.event(body, type="Normal", reason="JobCreated", message=message)
+            log.info(kv(job=meta["name"], event="job-created"))
+
+    async def _fail_early(self, body: kopf.Body, reason: str, message: str) -> None:
+        meta = body["metadata"]
+        async with self._lock(meta["namespace"], meta["name"]):
+            current = dict(body.status)
+            desired = status.failed_early(current, reason, message, meta.get("generation", 1), _now())
+            await self.kube.patch_status(meta["namespace"], meta["name"], status.changes(current, desired))
+        kopf.event(body, type="Warning", reason=reason, message=message)
+        log.warning(kv(job=meta["name"], event="refused", reason=reason))
+
+    async def reconcile(
+        self, namespace: str, name: str, jobs_index: JobsIndex, pods_index: PodsIndex
+    ) -> None:
+        """Mirror the Job and its pods into the ConversionJob's status, then publish its outcome."""
+        async with self._lock(namespace, name):
+            found = await self.kube.get_conversionjob(namespace, name)
+            if found is None or found["metadata"].get("deletionTimestamp"):
+                return  # gone, or the finalizer's business now
+            cr = kopf.Body(cast(kopf.RawBody, found))
+            uid = cr["metadata"]["uid"]
+            job = next((j for j in jobs_index.get((namespace, name), ()) if j.owner_uid == uid), None)
+            pods = [p for p in pods_index.get((namespace, name), ()) if job and p.job_uid == job.uid]
+            current = dict(cr.status)
+            desired = status.next_status(
+                current,
+                generation=cr["metadata"].get("generation", 1),
+                filename=cr["spec"]["source"]["filename"],
+                job=job,
+                pods=pods,
+                limits=self.limits,
+                now=_now(),
+                mp3_id=str(mp3_id(uid)),
+            )
+            patch = status.changes(current, desired)
+            if patch:
+                await self.kube.patch_status(namespace, name, patch)
+            for change in status.transitions(current, desired):
+                kopf.event(cr, type=change.type, reason=change.reason, message=change.message)
+                log.info(kv(job=name, event="transition", phase=desired["phase"], reason=change.reason))
+            await self._publish_outcome(cr, {**current, **patch})
+
+    async def _publish_outcome(self, cr: kopf.Body, st: Mapping[str, Any]) -> None:
+        """At least once, and once in effect: a crash between publishing and recording it in the status
+        may publish twice (same event id), never zero times."""
+        meta, phase = cr["metadata"], st.get("phase")
+        if phase not in status.OUTCOMES or st.get("outcomePublished") == phase:
+            return
+        event = outcomes.outcome_event(cr, st)
+        key = f"{meta['uid']}/{phase}"
+        if key not in self._published:
+            try:
+                await self.publisher.publish(event)
+            except Exception as exc:  # the resync timer tries again
+                log.warning(kv(job=meta["name"], event="publish-failed", error=repr(exc)))
+                return
+            self._published.add(key)
+        await self.kube.patch_status(meta["namespace"], meta["name"], {"outcomePublished": phase})
+        message = f"Published {outcomes.routing_key(event)} (event {event.event_id})."
+        kopf.event(cr, type="Normal", reason="OutcomePublished", message=message)
+        log.info(kv(job=meta["name"], event="outcome-published", outcome=phase, event_id=event.event_id))
+
+    async def finalize(self, body: kopf.Body, pods_index: PodsIndex, waited: float) -> None:
+        """On deletion: mark it Cancelled if unfinished, delete the Job, wait for its pods to stop
+        (a running converter could still write the MP3), then delete the video and the MP3."""
+        meta, spec = body["metadata"], body["spec"]
+        namespace, name = meta["namespace"], meta["name"]
+        async with self._lock(namespace, name):
+            current = dict(body.status)
+            if current.get("phase") not in status.TERMINAL:
+                desired = status.cancelled(current, meta.get("generation", 1), _now())
+                await self.kube.patch_status(namespace, name, status.changes(current, desired))
+                kopf.event(body, type="Normal", reason="Cancelled", message=desired["message"])
+            await self.kube.delete_job(namespace, name)
+            pods = list(pods_index.get((namespace, name), ()))
+            if pods and waited < MAX_WAIT_FOR_PODS:
+                raise kopf.TemporaryError(f"Waiting for {len(pods)} converter pod(s) to stop.", delay=2)
+            video_id, file_id = spec["source"]["videoId"], mp3_id(meta["uid"])
+            video, mp3 = await asyncio.to_thread(self.files.delete, video_id, file_id)
+            self._published.difference_update({f"{meta['uid']}/{p}" for p in status.OUTCOMES})
+        log.info(kv(job=name, event="cleaned-up", video_deleted=video, mp3_deleted=mp3, pods_left=len(pods)))
+
+    def _lock(self, namespace: str, name: str) -> asyncio.Lock:
+        lock = self._locks.get((namespace, name))
+        if lock is None:
+            lock = self._locks[(namespace, name)] = asyncio.Lock()
+        return lock
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

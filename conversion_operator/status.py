@@ -1,0 +1,348 @@
+"""A ConversionJob's status, computed from its Job and pods (pure: dicts and dataclasses in and out).
+
+``phase`` is a convenience over the conditions (Progressing, Complete, Failed, in the Kubernetes
+convention). A terminal phase is never left. ``changes`` turns the desired status into the merge
+patch that writes only what differs; ``transitions`` names the Kubernetes Events to record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from converter_job.exit_codes import BAD_INPUT
+
+TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
+OUTCOMES = frozenset({"Succeeded", "Failed"})  # the phases that publish an event
+CONVERTER_CONTAINER = "converter"
+CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
+
+Status = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PodView:
+    """What the operator needs from one converter pod."""
+
+    name: str
+    job_uid: str | None
+    created: str
+    phase: str
+    deleting: bool = False
+    exit_code: int | None = None
+    message: str | None = None  # the termination message
+    started_at: str | None = None
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The converter's JSON termination message ({} when absent or not JSON, e.g. a log tail)."""
+        try:
+            value = json.loads(self.message or "")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What the operator needs from the converter Job."""
+
+    name: str
+    uid: str
+    owner_uid: str | None
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    start_time: str | None = None
+    outcome: str | None = None  # "Complete" or "Failed" once the Job has finished
+    reason: str | None = None  # the Failed condition's reason, e.g. BackoffLimitExceeded
+    message: str | None = None
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    backoff_limit: int
+    deadline_seconds: int
+
+    @property
+    def max_attempts(self) -> int:
+        return self.backoff_limit + 1
+
+
+@dataclass(frozen=True)
+class Transition:
+    type: str  # Normal or Warning, as Kubernetes Events have it
+    reason: str
+    message: str
+
+
+def pod_view(pod: Mapping[str, Any]) -> PodView:
+    meta, status = pod["metadata"], pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    ours = [c for c in statuses if c.get("name") == CONVERTER_CONTAINER] or statuses
+    container = ours[0] if ours else {}
+    state = container.get("state") or {}
+    terminated, running = state.get("terminated") or {}, state.get("running") or {}
+    return PodView(
+        name=meta["name"],
+        job_uid=(meta.get("labels") or {}).get(CONTROLLER_UID_LABEL),
+        created=meta.get("creationTimestamp") or "",
+        phase=status.get("phase") or "Pending",
+        deleting=bool(meta.get("deletionTimestamp")),
+        exit_code=terminated.get("exitCode"),
+        message=terminated.get("message"),
+        started_at=terminated.get("startedAt") or running.get("startedAt"),
+    )
+
+
+def job_view(job: Mapping[str, Any]) -> JobView:
+    meta, status = job["metadata"], job.get("status") or {}
+    owner = next((o["uid"] for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
+    view = JobView(
+        name=meta["name"],
+        uid=meta["uid"],
+        owner_uid=owner,
+        active=status.get("active") or 0,
+        succeeded=status.get("succeeded") or 0,
+        failed=status.get("failed") or 0,
+        start_time=status.get("startTime"),
+    )
+    for cond in status.get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") == "Complete":
+            finished = status.get("completionTime") or cond.get("lastTransitionTime")
+            return _replace(view, outcome="Complete", finished_at=finished)
+        if cond.get("type") == "Failed":
+            return _replace(
+                view,
+                outcome="Failed",
+                reason=cond.get("reason"),
+                message=cond.get("message"),
+                finished_at=cond.get("lastTransitionTime"),
+            )
+    return view
+
+
+def next_status(
+    current: Mapping[str, Any],
+    *,
+    generation: int,
+    filename: str,
+    job: JobView | None,
+    pods: Sequence[PodView],
+    limits: Limits,
+    now: dt.datetime,
+    mp3_id: str | None = None,
+) -> Status:
+    """The status the operator wants for a ConversionJob whose converter Job and pods look like this.
+    ``mp3_id`` is the id the MP3 is stored under, for when the converter's own report is gone."""
+    if current.get("phase") in TERMINAL:
+        return {**current, "observedGeneration": generation}
+    pods = sorted(pods, key=lambda p: p.created)
+    attempts = max(len(pods), (job.active + job.succeeded + job.failed) if job else 0)
+    fields: Status = {"attempts": attempts}
+    if job is not None:
+        fields["jobName"] = job.name
+        fields["startedAt"] = job.start_time or current.get("startedAt")
+    if job is None:
+        phase, reason, message = "Pending", "Waiting", "Waiting for the converter Job to be created."
+        fields["progress"] = 0
+    elif job.outcome == "Complete":
+        phase, reason, message = "Succeeded", "Converted", "The MP3 is ready."
+        fields.update(_result(pods), progress=100, finishedAt=job.finished_at)
+        fields["mp3Id"] = fields["mp3Id"] or mp3_id
+        if fields.get("audioSeconds") is not None:
+            message = f"Converted {filename} into {fields['audioSeconds']:.1f} s of MP3 audio."
+    elif job.outcome == "Failed":
+        phase = "Failed"
+        reason, message = failure(job, pods, limits, attempts)
+        fields["finishedAt"] = job.finished_at
+    elif pods and _still_this_attempt(pods[-1], attempts, limits):
+        phase, reason = "Running", "Converting"
+        message = f"Converting {filename} (attempt {attempts} of {limits.max_attempts})."
+    elif any(p.phase == "Failed" for p in pods):
+        phase, reason = "Pending", "Retrying"
+        said = _said(_last_failed(pods))
+        message = f"Attempt {attempts} of {limits.max_attempts} failed ({said.rstrip('.')}); trying again."
+        fields["progress"] = 0  # the next attempt starts over
+    else:
+        phase, reason, message = "Pending", "Starting", "Waiting for a converter pod to start."
+    fields["duration"] = duration(fields.get("startedAt"), fields.get("finishedAt"), now)
+    return _with_phase({**current, **fields}, phase, reason, message, generation, now)
+
+
+def failure(job: JobView, pods: Sequence[PodView], limits: Limits, attempts: int) -> tuple[str, str]:
+    """The CamelCase reason and the sentence for a failed Job, the converter's own words first."""
+    last = _last_failed(pods)
+    report = last.report if last else {}
+    if job.reason == "DeadlineExceeded":
+        limit = human_duration(limits.deadline_seconds)
+        return "DeadlineExceeded", f"The conversion did not finish within {limit}, so it was stopped."
+    if report.get("reason") and (job.reason == "PodFailurePolicy" or (last and last.exit_code == BAD_INPUT)):
+        return str(report["reason"]), str(report.get("message") or "The video cannot be converted.")
+    times = "once" if attempts == 1 else f"{attempts} times"
+    return str(report.get("reason") or job.reason or "ConversionFailed"), (
+        f"The conversion failed {times}; the last attempt: {_said(last)}"
+    )
+
+
+def cancelled(current: Mapping[str, Any], generation: int, now: dt.datetime) -> Status:
+    """The status of a ConversionJob deleted before it finished."""
+    message = "The conversion was cancelled: its ConversionJob was deleted."
+    fields = {**current, "finishedAt": iso(now)}
+    fields["duration"] = duration(fields.get("startedAt"), fields["finishedAt"], now)
+    return _with_phase(fields, "Cancelled", "Cancelled", message, generation, now)
+
+
+def failed_early(
+    current: Mapping[str, Any], reason: str, message: str, generation: int, now: dt.datetime
+) -> Status:
+    """The status of a ConversionJob refused before any Job ran (e.g. its video is gone)."""
+    fields = {**current, "finishedAt": iso(now), "attempts": 0}
+    return _with_phase(fields, "Failed", reason, message, generation, now)
+
+
+def changes(current: Mapping[str, Any], desired: Mapping[str, Any]) -> Status:
+    """The merge patch turning ``current`` into ``desired`` (only the fields that differ)."""
+    return {k: v for k, v in desired.items() if current.get(k) != v and v is not None}
+
+
+def transitions(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Transition]:
+    """The Kubernetes Events that tell the story: one per change of phase, reason or message."""
+
+    def key(s: Mapping[str, Any]) -> tuple[object, ...]:
+        return s.get("phase"), s.get("reason"), s.get("message")  # messages name the attempt
+
+    if not new.get("phase") or key(old) == key(new):
+        return []
+    warning = new.get("phase") == "Failed" or new.get("reason") == "Retrying"
+    return [Transition("Warning" if warning else "Normal", str(new["reason"]), str(new["message"]))]
+
+
+def is_settled(status: Mapping[str, Any]) -> bool:
+    """Nothing left to do: finished, and the outcome (if it has one) published."""
+    phase = status.get("phase")
+    return phase in TERMINAL and (phase not in OUTCOMES or status.get("outcomePublished") == phase)
+
+
+def set_conditions(
+    existing: Sequence[Mapping[str, Any]],
+    wanted: Sequence[tuple[str, str, str, str]],
+    generation: int,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """The full conditions list (a merge patch replaces lists whole). A condition keeps its
+    lastTransitionTime while its status stays the same; each is stamped with the generation."""
+    old = {c.get("type"): c for c in existing}
+    out = []
+    for kind, value, reason, message in wanted:
+        before = old.get(kind)
+        since = before["lastTransitionTime"] if before and before.get("status") == value else iso(now)
+        out.append(
+            {
+                "type": kind,
+                "status": value,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": since,
+                "observedGeneration": generation,
+            }
+        )
+    return out
+
+
+def conditions_for(phase: str, reason: str, message: str) -> list[tuple[str, str, str, str]]:
+    progressing = "True" if phase in ("Pending", "Running") else "False"
+    complete = "True" if phase == "Succeeded" else "False"
+    failed = "True" if phase == "Failed" else "False"
+    return [
+        ("Progressing", progressing, reason, message),
+        ("Complete", complete, reason, message),
+        ("Failed", failed, reason, message),
+    ]
+
+
+def duration(started: str | None, finished: str | None, now: dt.datetime) -> str | None:
+    if not started:
+        return None
+    end = parse_time(finished) if finished else now
+    return human_duration((end - parse_time(started)).total_seconds())
+
+
+def human_duration(seconds: float) -> str:
+    """12s, 3m4s, 1h2m3s: the way kubectl shows ages."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _with_phase(
+    fields: Mapping[str, Any], phase: str, reason: str, message: str, generation: int, now: dt.datetime
+) -> Status:
+    existing = fields.get("conditions") or []
+    return {
+        **fields,
+        "phase": phase,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "conditions": set_conditions(existing, conditions_for(phase, reason, message), generation, now),
+    }
+
+
+def _result(pods: Sequence[PodView]) -> Status:
+    done = next((p for p in reversed(pods) if p.phase == "Succeeded"), None)
+    report = done.report if done else {}
+    return {
+        "mp3Id": report.get("mp3Id"),
+        "mp3Size": report.get("size"),
+        "audioSeconds": report.get("audioSeconds"),
+    }
+
+
+def _still_this_attempt(pod: PodView, attempts: int, limits: Limits) -> bool:
+    """Running, or ended in a way the Job is about to turn into its outcome (success, bad input, the
+    last attempt failed): no point announcing a retry that will not happen."""
+    if pod.deleting:
+        return False
+    if pod.phase in ("Running", "Succeeded"):
+        return True
+    return pod.phase == "Failed" and (pod.exit_code == BAD_INPUT or attempts >= limits.max_attempts)
+
+
+def _said(pod: PodView | None) -> str:
+    """What a failed attempt said, as a sentence: the converter's message, else its exit code."""
+    if pod is None:
+        return "no converter pod ran."
+    message = pod.report.get("message")
+    if message:
+        return str(message)
+    if pod.exit_code is not None:
+        return f"the converter exited with code {pod.exit_code}."
+    return "the converter pod failed."
+
+
+def _last_failed(pods: Sequence[PodView]) -> PodView | None:
+    return next((p for p in reversed(sorted(pods, key=lambda p: p.created)) if p.phase == "Failed"), None)
+
+
+def _replace(view: JobView, **fields: Any) -> JobView:
+    return JobView(**{**view.__dict__, **fields})

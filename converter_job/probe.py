@@ -1,0 +1,104 @@
+"""What ffprobe says about a file, and what that means for the conversion (pure but for ``probe``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from converter_job.errors import BadInput, ConversionFailure
+from converter_job.spec import Trim
+
+PROBE_TIMEOUT = 120  # seconds; ffprobe reads headers only, so this is generous
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    format_name: str
+    duration: float | None  # the container's
+    audio_streams: int
+    audio_seconds: float | None  # the first audio stream's (the container's when the stream has none)
+    audio_codec: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """The part of the audio to convert, in seconds; ``expected`` is the MP3's duration when known."""
+
+    start: float
+    end: float | None
+    expected: float | None
+
+
+def probe(ffprobe: str, path: Path) -> MediaInfo:
+    """Probe ``path``; a file ffprobe cannot read is bad input, not a reason to retry."""
+    argv = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ConversionFailure("ProbeTimedOut", "Reading the video's headers took too long.") from exc
+    if done.returncode != 0:
+        raise BadInput("NotAVideo", "The file is not a video that can be read; upload an MP4 file.")
+    return media_info(json.loads(done.stdout or "{}"))
+
+
+def media_info(report: dict[str, Any]) -> MediaInfo:
+    fmt = report.get("format") or {}
+    audio = [s for s in report.get("streams") or [] if s.get("codec_type") == "audio"]
+    duration = _seconds(fmt.get("duration"))
+    first = audio[0] if audio else {}
+    return MediaInfo(
+        format_name=str(fmt.get("format_name", "")),
+        duration=duration,
+        audio_streams=len(audio),
+        audio_seconds=(_seconds(first.get("duration")) or duration) if audio else None,
+        audio_codec=first.get("codec_name"),
+        sample_rate=int(first["sample_rate"]) if first.get("sample_rate") else None,
+        channels=int(first["channels"]) if first.get("channels") else None,
+    )
+
+
+def require_audio(info: MediaInfo) -> None:
+    if info.audio_streams == 0:
+        raise BadInput("NoAudioStream", "The video has no audio track to convert.")
+
+
+def window(info: MediaInfo, trim: Trim | None) -> Window:
+    """The trim window clipped to the audio; a window that starts after the audio ends is bad input."""
+    start = trim.start if trim else 0.0
+    end = trim.end if trim else None
+    total = info.audio_seconds
+    if total is None:
+        return Window(start, end, (end - start) if end is not None else None)
+    if start >= total:
+        raise BadInput(
+            "TrimOutOfRange",
+            f"The trim starts at {start:g} s but the audio lasts only {total:.1f} s.",
+        )
+    stop = min(end, total) if end is not None else total
+    return Window(start, end, stop - start)
+
+
+def check_output(info: MediaInfo, expected: float | None, tolerance: float) -> float:
+    """The MP3's duration, once it is shown to be the audio it was made from."""
+    actual = info.audio_seconds
+    if info.audio_streams == 0 or not actual or actual <= 0:
+        raise ConversionFailure("EmptyOutput", "The conversion produced no audio.")
+    if expected is not None and abs(actual - expected) > tolerance:
+        raise ConversionFailure(
+            "DurationMismatch",
+            f"The MP3 lasts {actual:.2f} s but the audio it was made from lasts {expected:.2f} s.",
+        )
+    return actual
+
+
+def _seconds(value: object) -> float | None:
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

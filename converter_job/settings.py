@@ -1,0 +1,45 @@
+"""The converter's settings (env prefix CONVERTER_), set by the operator on the Job's container."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from converter_job.spec import Engine, Spec
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONVERTER_")
+
+    # the ConversionJob this run is for (downward API on the Job's pod)
+    job_name: str
+    namespace: str
+    job_uid: str
+    spec: Spec  # JSON
+    mongo_uri: SecretStr  # mongodb://host:port/DB; the chart takes it from a Secret
+    engine: Engine = "ffmpeg"  # used when the spec names none
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    work_dir: Path | None = None  # temp files go here (the pod's emptyDir); the system's temp dir if unset
+    progress_interval: float = 1.0  # seconds between status.progress patches, at least
+    report_progress: bool = True  # patch status.progress through the Kubernetes API
+    duration_tolerance: float = 0.5  # seconds the MP3 may differ from the audio it was made from
+    termination_log: Path = Path("/dev/termination-log")
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR
+    api_timeout: float = 5.0
+    mongo_timeout_ms: int = 10_000
+    log_level: str = "INFO"
+
+    @property
+    def effective_engine(self) -> Engine:
+        return self.spec.engine or self.engine
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # required fields come from env
