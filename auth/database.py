@@ -152,6 +152,9 @@ class Database:
             except CONNECTION_ERRORS as exc:
                 _close_quietly(conn)
                 raise DatabaseUnavailable(str(exc)) from exc
+            except BaseException:
+                _close_quietly(conn)  # the caller never receives it: do not leak it
+                raise
             self._prepared = True
 
     def _checkin(self, conn: Connection) -> None:

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
+from auth.app import create_app
 from auth.database import parse_mysql_url
 from auth.keys import KeyRing, load_ring, thumbprint
 from auth.migrations import LATEST
@@ -451,6 +452,39 @@ def test_migrations_run_once_and_a_restart_keeps_the_users(
         cur.execute("SELECT version, applied_at FROM schema_migrations ORDER BY version")
         assert cur.fetchall() == before
     assert [v for v, _ in before] == list(range(1, LATEST + 1))
+
+
+def test_connections_are_pooled_and_all_closed_at_shutdown(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(mysql_pool_size=3, login_failures_per_email=1000)
+    database = parse_mysql_url(settings.mysql_url.get_secret_value())["database"]
+
+    def open_connections() -> int:
+        with _db(settings) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
+                (database,),
+            )
+            row = cur.fetchone()
+            assert row is not None
+            return int(row[0])
+
+    email = _email()
+    with TestClient(create_app(settings)) as client:
+        _signup(client, email)
+        for i in range(30):  # successes, failures, conflicts and invalid input alike
+            expected = 200 if i % 2 else 401
+            assert (
+                client.post(
+                    "/login", json={"email": email, "password": PASSWORD if i % 2 else "x"}
+                ).status_code
+                == expected
+            )
+            assert client.post("/signup", json={"email": email, "password": PASSWORD}).status_code == 409
+            assert client.post("/signup", json={"email": email, "password": "short"}).status_code == 422
+            assert client.get("/readyz").status_code == 200
+        assert 1 <= open_connections() <= 3
+
+    assert open_connections() == 0  # the app's shutdown closed every connection it kept
 
 
 def test_health_readiness_and_openapi_are_served(client: TestClient) -> None:
