@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# mp4mp3 notification: consumes conversion outcomes from RabbitMQ and emails the owner over SMTP.
+# It serves no HTTP, so there is no HEALTHCHECK: a consumer that loses RabbitMQ for good exits
+# and its restart policy (Kubernetes, or `docker run --restart`) brings it back.
+# Build from the repository root: docker build -f docker/notification.Dockerfile -t mp4mp3/notification:dev .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# --- builder: every dependency as a wheel, pinned by constraints.txt, then installed into a venv ---
+FROM ${PYTHON_IMAGE} AS builder
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential \
+    && rm -rf /var/lib/apt/lists/*
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml constraints.txt ./
+# only the packages this image runs: the wheel of the project holds just these
+COPY common/ common/
+COPY notification/ notification/
+RUN pip wheel --wheel-dir /wheels -c constraints.txt . \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-index --find-links /wheels mp4mp3
+
+# --- final: the venv on a clean base, no compilers, an unprivileged numeric user ---
+FROM ${PYTHON_IMAGE}
+RUN groupadd --system --gid 10001 mp4mp3 \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
+       --shell /usr/sbin/nologin mp4mp3
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+USER 10001:10001
+CMD ["python", "-m", "notification"]
