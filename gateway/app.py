@@ -1,0 +1,110 @@
+"""The gateway's FastAPI application: ``uvicorn gateway.app:create_app --factory``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pymongo.errors
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from common import logs
+from common.logs import kv
+from gateway import jobs
+from gateway.resources import Resources
+from gateway.routes import downloads, health, seed
+from gateway.routes import jobs as job_routes
+from gateway.settings import Settings, get_settings
+from gateway.uploads import UploadRejected
+
+log = logging.getLogger("gateway")
+
+DESCRIPTION = """\
+Convert MP4 videos to MP3 audio.
+
+1. Get a token: `POST /login` here (proxied to the auth service) or at the auth service itself.
+2. `POST /jobs` with the video as multipart field `file` (and output options as fields): 202
+   with the job's `id` and `url`.
+3. Poll `GET /jobs/{id}` until `phase` is `Succeeded` (an email tells you too), then
+   `GET /jobs/{id}/mp3`.
+
+Send the token as `Authorization: Bearer <access_token>`. Every error body is
+`{"detail": "<a sentence saying what to do>"}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logs.setup(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources = Resources.open(settings)
+        app.state.resources = resources
+        await resources.ensure_indexes()
+        log.info(kv(event="gateway.started", namespace=settings.namespace, public_url=settings.public_url))
+        try:
+            yield
+        finally:
+            await resources.close()
+
+    app = FastAPI(
+        title="mp4mp3",
+        version="1.0",
+        summary="MP4 to MP3 conversion: upload, follow, download",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_tags=[
+            {"name": "jobs", "description": "Upload videos and follow their conversion"},
+            {"name": "downloads", "description": "Fetch the MP3s"},
+            {"name": "seed-compatible", "description": "The original project's routes, for its clients"},
+            {"name": "health", "description": "Probes for Kubernetes"},
+        ],
+    )
+    app.dependency_overrides[get_settings] = lambda: settings
+    for router in (job_routes.router, downloads.router, seed.router, health.router):
+        app.include_router(router)
+    _install_error_handlers(app)
+    return app
+
+
+def _problem(code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(UploadRejected)
+    async def upload_rejected(_: Request, exc: UploadRejected) -> JSONResponse:
+        return _problem(exc.status_code, exc.detail)
+
+    @app.exception_handler(jobs.NotFound)
+    async def not_found(_: Request, exc: jobs.NotFound) -> JSONResponse:
+        return _problem(status.HTTP_404_NOT_FOUND, str(exc))
+
+    @app.exception_handler(jobs.NotReady)
+    async def not_ready(_: Request, exc: jobs.NotReady) -> JSONResponse:
+        return _problem(status.HTTP_409_CONFLICT, str(exc))
+
+    @app.exception_handler(jobs.Refused)
+    async def refused(_: Request, exc: jobs.Refused) -> JSONResponse:
+        return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+    @app.exception_handler(jobs.Unavailable)
+    async def unavailable(_: Request, exc: jobs.Unavailable) -> JSONResponse:
+        return _problem(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(pymongo.errors.ConnectionFailure)
+    async def mongo_down(request: Request, exc: pymongo.errors.ConnectionFailure) -> JSONResponse:
+        log.warning(kv(event="mongo.unreachable", path=request.url.path, error=exc))
+        return _problem(status.HTTP_503_SERVICE_UNAVAILABLE, "The database is unreachable; try again.")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = []
+        for err in exc.errors():
+            where = " ".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
+            reasons.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, "Invalid request: " + "; ".join(reasons) + ".")

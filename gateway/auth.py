@@ -1,0 +1,190 @@
+"""Who is calling: RS256 JWTs verified locally against the auth service's JWKS.
+
+Keys are cached; a token naming an unknown ``kid`` triggers a refetch (auth rotated its key),
+at most once per ``jwks_min_refresh_seconds`` so that made-up kids cannot flood auth. The
+algorithm is pinned to RS256 before any key is looked at; exp, iat, iss and aud are required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from common.logs import kv
+
+log = logging.getLogger("gateway.auth")
+
+ALGORITHM = "RS256"
+REQUIRED_CLAIMS = ("sub", "email", "iat", "exp", "iss", "aud")
+# the user id becomes a Kubernetes label value: 63 characters, alphanumerics and -_. inside
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+
+
+class InvalidToken(Exception):
+    """The token must not be trusted; ``str(exc)`` is a sentence for the client."""
+
+
+class KeysUnavailable(Exception):
+    """The JWKS could not be fetched and no cached key fits: the world's fault, not the caller's."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+
+
+class JWKSCache:
+    """The auth service's public keys by kid, fetched on demand and refreshed when stale."""
+
+    def __init__(
+        self, url: str, http: httpx.AsyncClient, ttl: float = 300.0, min_refresh_interval: float = 5.0
+    ) -> None:
+        self._url = url
+        self._http = http
+        self._ttl = ttl
+        self._min_interval = min_refresh_interval
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = float("-inf")  # monotonic time of the last successful fetch
+        self._attempted_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str) -> Any:
+        """The public key for ``kid``; InvalidToken if auth does not publish it,
+        KeysUnavailable if auth cannot be asked and the key is not cached."""
+        stale = time.monotonic() - self._fetched_at > self._ttl
+        if kid not in self._keys or stale:
+            await self._refresh(force=kid not in self._keys)
+        key = self._keys.get(kid)
+        if key is None:
+            raise InvalidToken("The token was not signed by a key the auth service publishes.")
+        return key
+
+    async def _refresh(self, force: bool) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            if now - self._attempted_at < self._min_interval:
+                if not self._keys and force:
+                    raise KeysUnavailable("The auth service's keys are not available yet; try again.")
+                return  # someone just fetched (or failed to): use what we have
+            self._attempted_at = now
+            try:
+                resp = await self._http.get(self._url)
+                resp.raise_for_status()
+                document = resp.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning(kv(event="jwks.fetch_failed", url=self._url, error=exc))
+                if not self._keys:
+                    raise KeysUnavailable("The auth service cannot be reached to check tokens.") from exc
+                return  # keep trusting the keys we have until auth answers again
+            self._keys = parse_jwks(document)
+            self._fetched_at = now
+            log.info(kv(event="jwks.fetched", keys=len(self._keys)))
+
+
+def parse_jwks(document: Any) -> dict[str, Any]:
+    """RS256 signing keys of a JWKS document by kid; other keys are ignored."""
+    keys: dict[str, Any] = {}
+    for entry in document.get("keys", []) if isinstance(document, dict) else []:
+        if not isinstance(entry, dict) or entry.get("kty") != "RSA" or not isinstance(entry.get("kid"), str):
+            continue
+        if entry.get("alg", ALGORITHM) != ALGORITHM or entry.get("use", "sig") != "sig":
+            continue
+        try:
+            keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=ALGORITHM).key
+        except jwt.PyJWKError:
+            log.warning(kv(event="jwks.bad_key", kid=entry["kid"]))
+    return keys
+
+
+class TokenVerifier:
+    def __init__(self, keys: JWKSCache, issuer: str, audience: str, leeway: float = 10.0) -> None:
+        self._keys = keys
+        self._issuer = issuer
+        self._audience = audience
+        self._leeway = leeway
+
+    async def verify(self, token: str) -> User:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise InvalidToken("The token is malformed.") from None
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken(f"The token must be signed with {ALGORITHM}.")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("The token does not name its signing key (kid).")
+        key = await self._keys.key(kid)
+        claims = self._decode(token, key)
+        sub, email = claims["sub"], claims["email"]
+        if not isinstance(sub, str) or not _LABEL_VALUE.match(sub):
+            raise InvalidToken("The token's subject is not a valid user id.")
+        if not isinstance(email, str) or "@" not in email:
+            raise InvalidToken("The token's email claim is not an email address.")
+        return User(id=sub, email=email)
+
+    def _decode(self, token: str, key: Any) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": list(REQUIRED_CLAIMS)},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("The token has expired; log in again.") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("The token was issued for another audience.") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("The token was issued by another issuer.") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidToken(f"The token lacks the {exc.claim!r} claim.") from None
+        except jwt.InvalidSignatureError:
+            raise InvalidToken("The token's signature does not verify.") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("The token is not valid yet.") from None
+        except jwt.InvalidTokenError:
+            raise InvalidToken("The token is not valid.") from None
+        return claims
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from the auth service's POST /login")
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": 'Bearer realm="mp4mp3"'}
+    )
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The caller, from ``Authorization: Bearer <token>``; 401 with the reason otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("Send a bearer token: Authorization: Bearer <access_token from POST /login>.")
+    verifier: TokenVerifier = request.app.state.resources.verifier
+    try:
+        return await verifier.verify(credentials.credentials)
+    except InvalidToken as exc:
+        raise _unauthorized(str(exc)) from None
+    except KeysUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": "5"}
+        ) from None
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

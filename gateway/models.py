@@ -1,0 +1,160 @@
+"""The REST API's response bodies, with the examples the OpenAPI document shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled", "Unknown"]
+
+JOB_EXAMPLE: dict[str, Any] = {
+    "id": "cj-6743c0ffee0123456789abcd",
+    "url": "https://mp4mp3.example.com/jobs/cj-6743c0ffee0123456789abcd",
+    "filename": "holiday.mp4",
+    "size": 73400320,
+    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "created": "2026-11-24T10:15:00Z",
+    "options": {"bitrate": "192k", "channels": 2, "engine": "ffmpeg", "notifyEmail": True},
+    "phase": "Succeeded",
+    "progress": 100,
+    "reason": "Converted",
+    "message": "The MP3 is ready.",
+    "startedAt": "2026-11-24T10:15:01Z",
+    "finishedAt": "2026-11-24T10:15:09Z",
+    "duration": "8s",
+    "attempts": 1,
+    "audioSeconds": 612.4,
+    "mp3Size": 14698560,
+    "download": "https://mp4mp3.example.com/jobs/cj-6743c0ffee0123456789abcd/mp3",
+}
+
+
+class Job(BaseModel):
+    """A conversion as its owner sees it: what was uploaded, how far it is, where the MP3 is."""
+
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [JOB_EXAMPLE]})
+
+    id: str = Field(description="The job's id (the ConversionJob's name)")
+    url: str = Field(description="This job's URL")
+    filename: str = Field(description="The uploaded file's name")
+    size: int = Field(description="The video's size in bytes")
+    sha256: str = Field(description="SHA-256 of the video as stored")
+    created: dt.datetime
+    options: dict[str, Any] = Field(description="Output options as sent (form-field names)")
+    phase: Phase = Field(
+        description="Pending, Running, Succeeded, Failed or Cancelled; Unknown while Kubernetes "
+        "cannot be asked"
+    )
+    progress: int = Field(0, ge=0, le=100, description="Percent of the audio converted")
+    reason: str | None = Field(None, description="CamelCase reason of the latest transition")
+    message: str | None = Field(None, description="The latest word on the job, a sentence")
+    started_at: dt.datetime | None = Field(None, alias="startedAt")
+    finished_at: dt.datetime | None = Field(None, alias="finishedAt")
+    duration: str | None = Field(None, description="Wall time of the conversion, e.g. 8s")
+    attempts: int | None = None
+    audio_seconds: float | None = Field(None, alias="audioSeconds")
+    mp3_size: int | None = Field(None, alias="mp3Size")
+    download: str | None = Field(None, description="The MP3's URL, once Succeeded")
+
+
+class JobPage(BaseModel):
+    """The caller's jobs, newest first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [JOB_EXAMPLE],
+                    "total": 41,
+                    "limit": 1,
+                    "offset": 0,
+                    "next": "https://mp4mp3.example.com/jobs?limit=1&offset=1",
+                }
+            ]
+        }
+    )
+
+    items: list[Job]
+    total: int = Field(description="How many jobs the caller has in all")
+    limit: int
+    offset: int
+    next: str | None = Field(None, description="URL of the next page, if any")
+
+
+class Problem(BaseModel):
+    """Every error: a sentence saying what went wrong and what to do."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"detail": "No job with id cj-0123."}]})
+
+    detail: str
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: str
+
+
+class Check(BaseModel):
+    ok: bool
+    ms: float
+    error: str | None = None
+
+
+class Readiness(BaseModel):
+    """``ready``: everything answers; ``degraded``: Kubernetes or RabbitMQ is down but uploads are
+    still accepted (the other carries the request); ``unready``: uploads cannot be accepted."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "degraded",
+                    "checks": {
+                        "mongo": {"ok": True, "ms": 1.2},
+                        "rabbitmq": {"ok": True, "ms": 0.8},
+                        "kubernetes": {"ok": False, "ms": 3001.0, "error": "the API server is unreachable"},
+                    },
+                }
+            ]
+        }
+    )
+
+    status: Literal["ready", "degraded", "unready"]
+    checks: dict[str, Check]
+
+
+class Token(BaseModel):
+    """What auth's POST /login answers (proxied unchanged)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {"access_token": "eyJhbGciOiJSUzI1NiIs...", "token_type": "bearer", "expires_in": 900}
+            ]
+        },
+    )
+
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for the error codes a route can answer."""
+    text = {
+        400: "The request body is malformed",
+        401: "No valid bearer token",
+        404: "No such job (or not yours: the same answer)",
+        409: "The job is not in a state that allows this",
+        413: "The video is larger than the limit",
+        415: "Not multipart/form-data, or the file is not an MP4 (ISO-BMFF) video",
+        416: "The range is outside the file",
+        422: "Empty file, missing 'file' part, or an invalid option",
+        502: "The auth service answered something unusable",
+        503: "A service the gateway needs is unreachable; try again",
+    }
+    return {code: {"model": Problem, "description": text[code]} for code in codes}

@@ -1,0 +1,71 @@
+"""Downloading an MP3: streamed from GridFS, with ETag and HTTP Range for players and resumes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from common.resources import MP3S_BUCKET
+from gateway.auth import CurrentUser
+from gateway.filenames import content_disposition, mp3_name
+from gateway.models import problems
+from gateway.ranges import ByteRange, RangeNotSatisfiable, etag_matches, if_range_allows, parse_range
+from gateway.resources import Resources, ResourcesDep
+from gateway.storage import StoredFile, read_range
+
+router = APIRouter(tags=["downloads"])
+
+_AUDIO = {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}}
+MP3_RESPONSES = {
+    200: {"content": _AUDIO, "description": "The MP3"},
+    206: {"content": _AUDIO, "description": "The requested range of the MP3"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    **problems(401, 404, 409, 416, 503),
+}
+
+
+@router.get(
+    "/jobs/{job_id}/mp3",
+    summary="Download the MP3 of one of your jobs",
+    description="Supports `Range: bytes=...` (206), `If-Range` and `If-None-Match`. 409 while the "
+    "job has no MP3 (still running, or failed).",
+    responses=MP3_RESPONSES,  # type: ignore[arg-type]
+    response_class=StreamingResponse,
+)
+async def download_mp3(job_id: str, request: Request, user: CurrentUser, resources: ResourcesDep) -> Response:
+    file, video_name = await resources.jobs.mp3(user, job_id)
+    return mp3_response(request, resources, file, video_name)
+
+
+def mp3_response(request: Request, resources: Resources, file: StoredFile, video_name: str) -> Response:
+    headers = {
+        "ETag": file.etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, no-cache",
+        "Last-Modified": file.upload_date.strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        "Content-Disposition": content_disposition(mp3_name(video_name)),
+    }
+    if etag_matches(request.headers.get("if-none-match"), file.etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    wanted: ByteRange | None = None
+    if if_range_allows(request.headers.get("if-range"), file.etag):
+        try:
+            wanted = parse_range(request.headers.get("range"), file.length)
+        except RangeNotSatisfiable as exc:
+            return JSONResponse(
+                {"detail": str(exc)},
+                status_code=status.HTTP_416_RANGE_NOT_SATISFIABLE,
+                headers={**headers, "Content-Range": f"bytes */{file.length}"},
+            )
+    part = wanted or ByteRange(0, file.length - 1)
+    headers["Content-Length"] = str(part.length if file.length else 0)
+    if wanted is not None:
+        headers["Content-Range"] = wanted.content_range(file.length)
+    step = resources.settings.download_read_bytes
+    body = read_range(resources.db, MP3S_BUCKET, file, part.start, part.end, step)
+    return StreamingResponse(
+        body,
+        status_code=status.HTTP_206_PARTIAL_CONTENT if wanted is not None else status.HTTP_200_OK,
+        media_type="audio/mpeg",
+        headers=headers,
+    )

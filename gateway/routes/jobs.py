@@ -1,0 +1,114 @@
+"""Jobs: upload a video (POST /jobs), list, read and cancel your jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from gateway import uploads
+from gateway.auth import CurrentUser
+from gateway.models import Job, JobPage, problems
+from gateway.options import BITRATES, SAMPLE_RATES
+from gateway.resources import ResourcesDep
+
+router = APIRouter(tags=["jobs"])
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "The MP4 video"},
+                        "bitrate": {"type": "string", "enum": list(BITRATES), "description": "CBR"},
+                        "quality": {"type": "integer", "minimum": 0, "maximum": 9, "description": "VBR 0-9"},
+                        "channels": {"type": "integer", "enum": [1, 2]},
+                        "sampleRate": {"type": "integer", "enum": list(SAMPLE_RATES)},
+                        "trimStart": {"type": "number", "minimum": 0, "description": "Seconds"},
+                        "trimEnd": {"type": "number", "minimum": 0, "description": "Seconds"},
+                        "engine": {"type": "string", "enum": ["ffmpeg", "moviepy"], "default": "ffmpeg"},
+                        "notifyEmail": {"type": "boolean", "default": True},
+                    },
+                },
+                "encoding": {"file": {"contentType": "video/mp4"}},
+                "examples": {
+                    "cbr": {
+                        "summary": "192 kbit/s stereo, the first minute only",
+                        "value": {"file": "(binary)", "bitrate": "192k", "channels": 2, "trimEnd": 60},
+                    }
+                },
+            }
+        },
+    }
+}
+
+
+async def accept_upload(
+    request: Request, user: CurrentUser, resources: ResourcesDep, response: Response
+) -> Job:
+    """Shared by POST /jobs and the seed's POST /upload."""
+    upload = await uploads.receive(request, resources.db, resources.settings, user)
+    job = await resources.jobs.submit(user, upload)
+    response.headers["Location"] = job.url
+    return job
+
+
+@router.post(
+    "/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Job,
+    response_model_by_alias=True,
+    summary="Upload a video to convert",
+    description="Streams the MP4 into storage as it arrives (any size up to the limit), then starts "
+    "its conversion. Answers 202 with the job; follow its `url` until `phase` is Succeeded, then "
+    "download `download`.",
+    responses=problems(400, 401, 413, 415, 422, 503),
+    openapi_extra=UPLOAD_BODY,
+)
+async def create_job(request: Request, user: CurrentUser, resources: ResourcesDep, response: Response) -> Job:
+    return await accept_upload(request, user, resources, response)
+
+
+@router.get(
+    "/jobs",
+    response_model=JobPage,
+    response_model_by_alias=True,
+    summary="Your jobs, newest first",
+    responses=problems(401, 503),
+)
+async def list_jobs(
+    user: CurrentUser,
+    resources: ResourcesDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Jobs per page")] = 20,
+    offset: Annotated[int, Query(ge=0, description="Jobs to skip")] = 0,
+) -> JobPage:
+    items, total = await resources.jobs.page(user, limit, offset)
+    base = resources.jobs.base_url
+    following = f"{base}/jobs?limit={limit}&offset={offset + limit}" if offset + limit < total else None
+    return JobPage(items=items, total=total, limit=limit, offset=offset, next=following)
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=Job,
+    response_model_by_alias=True,
+    summary="One of your jobs: phase, progress, message, times, options",
+    responses=problems(401, 404, 503),
+)
+async def get_job(job_id: str, user: CurrentUser, resources: ResourcesDep) -> Job:
+    return await resources.jobs.get(user, job_id)
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Cancel and remove one of your jobs (the video and the MP3 go with it)",
+    responses=problems(401, 404, 503),
+)
+async def delete_job(job_id: str, user: CurrentUser, resources: ResourcesDep) -> Response:
+    await resources.jobs.delete(user, job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,56 @@
+"""The gateway's settings, from env variables prefixed ``GATEWAY_`` (the Helm chart sets the same)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, HttpUrl
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    # where the data lives; no defaults: the URLs carry credentials in production
+    mongo_uri: str = Field(description="MongoDB URI naming the database, e.g. mongodb://host:27017/mp4mp3")
+    amqp_url: str = Field(description="RabbitMQ URL, e.g. amqp://user:pass@host:5672/%2F")
+
+    # tokens: verified locally against the auth service's JWKS
+    auth_url: HttpUrl = Field(description="Base URL of the auth service (POST /login is proxied there)")
+    jwks_url: HttpUrl = Field(description="The auth service's JWKS document")
+    jwt_issuer: str = Field(description="Expected `iss` claim")
+    jwt_audience: str = Field(description="Expected `aud` claim")
+    jwt_leeway_seconds: float = Field(10.0, ge=0, le=300, description="Clock skew tolerated on exp/iat")
+    jwks_cache_seconds: float = Field(300.0, gt=0, description="How long fetched keys are trusted")
+    jwks_min_refresh_seconds: float = Field(
+        5.0, ge=0, description="At most one JWKS fetch per this interval (unknown kids cannot force more)"
+    )
+
+    # Kubernetes: KUBECONFIG (or ~/.kube/config) if set, the pod's ServiceAccount otherwise
+    namespace: str = Field(description="Namespace the ConversionJobs are created in")
+    kubeconfig: str | None = Field(None, validation_alias="KUBECONFIG")
+    kube_timeout_seconds: float = Field(5.0, gt=0, description="Per-call timeout towards the API server")
+
+    public_url: HttpUrl = Field(description="Base URL clients reach the gateway at (for job URLs)")
+
+    # uploads
+    max_upload_bytes: int = Field(4 * 1024 * MiB, gt=0, description="Largest video accepted (413 above)")
+    upload_batch_bytes: int = Field(
+        2 * MiB, ge=128 * 1024, le=32 * MiB, description="GridFS chunks inserted per round trip"
+    )
+    drain_limit_bytes: int = Field(
+        64 * MiB,
+        ge=0,
+        description="After rejecting an upload, read up to this much more of the body so the client "
+        "receives the 4xx instead of a reset connection",
+    )
+    download_read_bytes: int = Field(1 * MiB, ge=64 * 1024, le=16 * MiB, description="Bytes per read")
+
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # required fields come from the environment
