@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -103,3 +104,6 @@ def own_rabbitmq(scratch: Callable[[int], Config]) -> Iterator[RabbitMQ]:
     server.start()
     yield server
     server.stop()
+    # RabbitMQ's epmd and server share one pid.json in the devstack, so stop() misses epmd: ask the
+    # epmd on this throwaway's own port (no other server uses it) to exit.
+    subprocess.run(["epmd", "-port", str(server.cfg.ports.epmd), "-kill"], capture_output=True, check=False)
