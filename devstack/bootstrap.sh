@@ -25,7 +25,8 @@ apt_packages() {
 
 python_env() {
   local stamp="$ROOT/.venv/.mp4mp3-installed" want
-  want=$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)
+  # the editable install maps the packages that exist when it runs: a new package re-installs
+  want=$( (cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt"; ls -d "$ROOT"/*/__init__.py) | sha256sum | cut -c1-16)
   [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return
   log "installing Python packages into .venv (pinned by constraints.txt)"
   [[ -x "$ROOT/.venv/bin/python" ]] || python3 -m venv "$ROOT/.venv"
