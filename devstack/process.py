@@ -34,7 +34,12 @@ class ManagedProcess:
 
     @property
     def pid_file(self) -> Path:
-        return self.directory / "pid.json"
+        # one record per process name: several processes may share a folder (epmd + rabbitmq)
+        legacy = self.directory / "pid.json"  # before names: only a server's own folder used it
+        own = self.directory / f"{self.name}.pid.json"
+        if not own.exists() and legacy.exists() and self.directory.name == self.name:
+            return legacy
+        return own
 
     @property
     def log_file(self) -> Path:
@@ -59,7 +64,9 @@ class ManagedProcess:
                 start_new_session=True,
             )
         record = {"pid": proc.pid, "started": psutil.Process(proc.pid).create_time(), "argv": argv}
-        self.pid_file.write_text(json.dumps(record, default=str))
+        if self.directory.name == self.name:
+            (self.directory / "pid.json").unlink(missing_ok=True)
+        (self.directory / f"{self.name}.pid.json").write_text(json.dumps(record, default=str))
         return proc
 
     def process(self) -> psutil.Process | None:
