@@ -101,7 +101,7 @@ def parse_jwks(document: Any) -> dict[str, Any]:
             continue
         try:
             keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=ALGORITHM).key
-        except jwt.PyJWKError:
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):  # a malformed key: skip it, keep the rest
             log.warning(kv(event="jwks.bad_key", kid=entry["kid"]))
     return keys
 

@@ -19,7 +19,7 @@ import httpx
 from kubernetes.client import Configuration
 from kubernetes.config import incluster_config, kube_config
 
-from common.resources import GROUP, OWNER_LABEL, PLURAL, VERSION
+from common.resources import FINALIZER, GROUP, OWNER_LABEL, PLURAL, VERSION
 
 
 class KubeUnavailable(Exception):
@@ -149,7 +149,9 @@ class ConversionJobs:
 
 
 def conversion_job(name: str, namespace: str, spec: dict[str, Any], owner: str) -> dict[str, Any]:
-    """The ConversionJob resource for an accepted upload."""
+    """The ConversionJob resource for an accepted upload, with the operator's finalizer already on
+    (as the operator puts it on those it creates from events): a job deleted before the operator
+    first saw it still has its files cleaned up."""
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "ConversionJob",
@@ -157,6 +159,7 @@ def conversion_job(name: str, namespace: str, spec: dict[str, Any], owner: str) 
             "name": name,
             "namespace": namespace,
             "labels": job_labels(owner),
+            "finalizers": [FINALIZER],
         },
         "spec": spec,
     }

@@ -47,12 +47,12 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
             raise RangeNotSatisfiable(size)
         return ByteRange(max(0, size - suffix), size - 1)
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
-        return None  # invalid syntax per RFC 9110: ignore the header
+    if last and int(last) < start:
+        return None  # invalid per RFC 9110: ignore the header
     if start >= size:
         raise RangeNotSatisfiable(size)
-    return ByteRange(start, min(end, size - 1))
+    end = min(int(last), size - 1) if last else size - 1
+    return ByteRange(start, end)
 
 
 def _digits(first: str, last: str) -> bool:

@@ -108,7 +108,7 @@ class World:
         conn = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
         try:
             channel = conn.channel()
-            bodies = []
+            bodies: list[dict[str, Any]] = []
             while True:
                 method, _, body = channel.basic_get(REQUESTED_QUEUE, auto_ack=True)
                 if method is None:
@@ -184,6 +184,13 @@ def world(devstack: Stack, admin: Kube, kubectl: list[str]) -> Iterator[World]:
     client.drop_database(database)
     client.close()
     _rabbit_admin(env["AMQP_URL"], management, "DELETE", f"/api/vhosts/{vhost}")
+    # no operator runs here to remove its finalizer: without this the namespace would never go
+    for item in admin.get(f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}")["items"]:
+        name = item["metadata"]["name"]
+        admin.patch(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}",
+            {"metadata": {"finalizers": None}},
+        )
     admin.delete(f"/api/v1/namespaces/{namespace}")
     shutil.rmtree(folder, ignore_errors=True)
 

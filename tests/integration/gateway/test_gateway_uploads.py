@@ -242,7 +242,8 @@ def test_options_after_the_file_are_read_too(
     resp = http.post(f"{gateway.url}/jobs", headers={**user.headers, **headers}, content=parts)
 
     assert resp.status_code == 202, resp.text
-    assert world.resource(resp.json()["id"])["spec"]["output"] == {"quality": 2}  # type: ignore[index]
+    resource = world.resource(resp.json()["id"])
+    assert resource is not None and resource["spec"]["output"] == {"quality": 2}
 
 
 def test_a_body_that_is_not_a_form_is_refused(

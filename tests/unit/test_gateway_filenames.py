@@ -1,0 +1,57 @@
+"""Names users send: stored without paths or control characters, echoed safely in headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.filenames import clean_upload_name, content_disposition, mp3_name
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("holiday.mp4", "holiday.mp4"),
+        ("../../etc/passwd.mp4", "passwd.mp4"),
+        ("C:\\Users\\me\\Videos\\clip.mp4", "clip.mp4"),
+        ("bad\r\nX-Injected: 1.mp4", "badX-Injected: 1.mp4"),
+        ("  spaced.mp4  ", "spaced.mp4"),
+        ("Été.mp4", "Été.mp4"),
+        ("E\u0301te\u0301.mp4", "Été.mp4"),  # NFC
+        (None, "video.mp4"),
+        ("", "video.mp4"),
+        ("..", "video.mp4"),
+    ],
+)
+def test_upload_names_are_cleaned(raw: str | None, clean: str) -> None:
+    assert clean_upload_name(raw) == clean
+
+
+def test_long_names_keep_their_extension_within_255_characters() -> None:
+    name = clean_upload_name("x" * 400 + ".mp4")
+    assert len(name) == 255 and name.endswith(".mp4")
+
+
+@pytest.mark.parametrize(
+    ("video", "mp3"),
+    [("holiday.mp4", "holiday.mp3"), ("a.b.mov", "a.b.mp3"), ("noext", "noext.mp3"), (".mp4", ".mp4.mp3")],
+)
+def test_mp3_name(video: str, mp3: str) -> None:
+    assert mp3_name(video) == mp3
+
+
+def test_ascii_names_are_quoted_plainly() -> None:
+    assert content_disposition("song.mp3") == 'attachment; filename="song.mp3"'
+
+
+def test_other_names_get_an_ascii_fallback_and_rfc5987_utf8() -> None:
+    header = content_disposition('Été "live"; vol\\2.mp3')
+    assert header == (
+        'attachment; filename="Ete _live__ vol_2.mp3"; '
+        "filename*=UTF-8''%C3%89t%C3%A9%20%22live%22%3B%20vol%5C2.mp3"
+    )
+
+
+def test_no_character_can_break_out_of_the_header() -> None:
+    header = content_disposition("a\r\nSet-Cookie: x=1.mp3")
+    assert "\r" not in header and "\n" not in header
+    assert content_disposition("日本語.mp3").startswith('attachment; filename="')
