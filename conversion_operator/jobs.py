@@ -92,7 +92,7 @@ def _pod_spec(body: Body, settings: Settings) -> dict[str, Any]:
                 "name": CONTAINER,
                 "image": settings.converter_image,
                 "imagePullPolicy": settings.converter_image_pull_policy,
-                "command": ["python", "-m", "converter_job"],
+                "command": list(settings.converter_command),
                 "env": converter_env(body, settings),
                 "resources": _resources(settings),
                 "terminationMessagePolicy": "FallbackToLogsOnError",

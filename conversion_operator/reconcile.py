@@ -140,13 +140,13 @@ class Conversions:
                 await self.kube.patch_status(namespace, name, status.changes(current, desired))
                 kopf.event(body, type="Normal", reason="Cancelled", message=desired["message"])
             await self.kube.delete_job(namespace, name)
-            pods = list(pods_index.get((namespace, name), ()))
+            pods = [p for p in pods_index.get((namespace, name), ()) if p.phase in ("Pending", "Running")]
             if pods and waited < MAX_WAIT_FOR_PODS:
                 raise kopf.TemporaryError(f"Waiting for {len(pods)} converter pod(s) to stop.", delay=2)
             video_id, file_id = spec["source"]["videoId"], mp3_id(meta["uid"])
             video, mp3 = await asyncio.to_thread(self.files.delete, video_id, file_id)
             self._published.difference_update({f"{meta['uid']}/{p}" for p in status.OUTCOMES})
-        log.info(kv(job=name, event="cleaned-up", video_deleted=video, mp3_deleted=mp3, pods_left=len(pods)))
+        log.info(kv(job=name, event="cleaned-up", video_deleted=video, mp3_deleted=mp3, running=len(pods)))
 
     def _lock(self, namespace: str, name: str) -> asyncio.Lock:
         lock = self._locks.get((namespace, name))

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     converter_image: str = "mp4mp3/converter:latest"
     converter_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     converter_working_dir: str | None = None  # the container's workingDir; unset: the image's
+    converter_command: list[str] = ["python", "-m", "converter_job"]  # JSON; for a custom image
     # how the converter reaches MongoDB: a Secret's key (the chart) or a literal URI (the devstack)
     converter_mongo_secret: str | None = None
     converter_mongo_secret_key: str = "uri"

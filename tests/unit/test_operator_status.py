@@ -1,0 +1,265 @@
+"""ConversionJob status from its Job and pods (pure): phases, reasons, conditions, events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from conversion_operator import status
+from conversion_operator.status import JobView, Limits, PodView
+from converter_job.exit_codes import BAD_INPUT
+
+NOW = dt.datetime(2026, 5, 1, 12, 0, 30, tzinfo=dt.UTC)
+T0 = "2026-05-01T12:00:00Z"
+LIMITS = Limits(backoff_limit=2, deadline_seconds=1800)
+
+
+def job(**fields: Any) -> JobView:
+    return JobView(**{"name": "cj-1", "uid": "job-uid", "owner_uid": "cr-uid", "start_time": T0, **fields})
+
+
+def pod(name: str, phase: str, created: str = T0, **fields: Any) -> PodView:
+    return PodView(name=name, job_uid="job-uid", created=created, phase=phase, **fields)
+
+
+def report(**fields: Any) -> str:
+    return json.dumps(fields)
+
+
+def desired(current: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "generation": 1,
+        "filename": "talk.mp4",
+        "job": None,
+        "pods": [],
+        "limits": LIMITS,
+    }
+    return status.next_status(current or {}, **{**args, **kwargs}, now=NOW)
+
+
+def conditions(st: dict[str, Any]) -> dict[str, str]:
+    return {c["type"]: c["status"] for c in st["conditions"]}
+
+
+def test_pod_view_reads_the_converters_exit_code_and_message() -> None:
+    raw = {
+        "metadata": {
+            "name": "cj-1-abc",
+            "creationTimestamp": T0,
+            "labels": {"batch.kubernetes.io/controller-uid": "job-uid"},
+        },
+        "status": {
+            "phase": "Failed",
+            "containerStatuses": [
+                {
+                    "name": "converter",
+                    "state": {
+                        "terminated": {
+                            "exitCode": 10,
+                            "message": report(reason="NoAudioStream"),
+                            "startedAt": T0,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    view = status.pod_view(raw)
+    assert (view.phase, view.exit_code, view.job_uid, view.started_at) == ("Failed", 10, "job-uid", T0)
+    assert view.report == {"reason": "NoAudioStream"}
+    assert pod("p", "Failed", message="Traceback (most recent call last): ...").report == {}
+
+
+def test_job_view_reads_outcome_reason_and_owner() -> None:
+    raw = {
+        "metadata": {
+            "name": "cj-1",
+            "uid": "job-uid",
+            "ownerReferences": [{"uid": "cr-uid", "controller": True}],
+        },
+        "status": {
+            "failed": 1,
+            "startTime": T0,
+            "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy"},
+                {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "lastTransitionTime": T0},
+            ],
+        },
+    }
+    view = status.job_view(raw)
+    assert (view.owner_uid, view.outcome, view.reason, view.failed, view.finished_at) == (
+        "cr-uid",
+        "Failed",
+        "PodFailurePolicy",
+        1,
+        T0,
+    )
+
+
+def test_new_conversionjob_waits_for_its_job() -> None:
+    st = desired()
+    assert (st["phase"], st["reason"], st["progress"], st["attempts"]) == ("Pending", "Waiting", 0, 0)
+    assert conditions(st) == {"Progressing": "True", "Complete": "False", "Failed": "False"}
+
+
+def test_running_pod_makes_it_running_with_the_attempt_named() -> None:
+    st = desired(job=job(active=1), pods=[pod("a", "Running")])
+    assert st["phase"] == "Running"
+    assert st["message"] == "Converting talk.mp4 (attempt 1 of 3)."
+    assert (st["jobName"], st["startedAt"], st["duration"]) == ("cj-1", T0, "30s")
+    assert "progress" not in st  # the converter's to report while it runs
+
+
+def test_completed_job_reports_the_mp3_from_the_termination_message() -> None:
+    done = pod("a", "Succeeded", exit_code=0, message=report(mp3Id="abc", size=1234, audioSeconds=5.04))
+    st = desired(job=job(succeeded=1, outcome="Complete", finished_at="2026-05-01T12:00:12Z"), pods=[done])
+    assert st["phase"] == "Succeeded"
+    assert (st["mp3Id"], st["mp3Size"], st["audioSeconds"], st["progress"]) == ("abc", 1234, 5.04, 100)
+    assert (st["finishedAt"], st["duration"]) == ("2026-05-01T12:00:12Z", "12s")
+    assert st["message"] == "Converted talk.mp4 into 5.0 s of MP3 audio."
+    assert conditions(st) == {"Progressing": "False", "Complete": "True", "Failed": "False"}
+
+
+def test_completed_job_whose_pod_is_gone_still_names_the_mp3() -> None:
+    st = status.next_status(
+        {},
+        generation=1,
+        filename="a.mp4",
+        job=job(outcome="Complete"),
+        pods=[],
+        limits=LIMITS,
+        now=NOW,
+        mp3_id="xyz",
+    )
+    assert (st["phase"], st["mp3Id"]) == ("Succeeded", "xyz")
+
+
+def test_bad_input_fails_with_the_converters_own_words() -> None:
+    said = report(reason="NoAudioStream", message="The video has no audio track to convert.")
+    failed = pod("a", "Failed", exit_code=BAD_INPUT, message=said)
+    st = desired(
+        job=job(failed=1, outcome="Failed", reason="PodFailurePolicy", finished_at=T0), pods=[failed]
+    )
+    assert (st["phase"], st["reason"], st["attempts"]) == ("Failed", "NoAudioStream", 1)
+    assert st["message"] == "The video has no audio track to convert."
+    assert conditions(st) == {"Progressing": "False", "Complete": "False", "Failed": "True"}
+
+
+def test_exhausted_retries_fail_with_the_last_attempts_words() -> None:
+    said = report(reason="StorageUnavailable", message="The file store did not answer.")
+    pods = [
+        pod(n, "Failed", created=f"2026-05-01T12:00:0{i}Z", exit_code=1, message=said)
+        for i, n in enumerate("abc")
+    ]
+    st = desired(job=job(failed=3, outcome="Failed", reason="BackoffLimitExceeded"), pods=pods)
+    assert (st["reason"], st["attempts"]) == ("StorageUnavailable", 3)
+    assert st["message"] == "The conversion failed 3 times; the last attempt: The file store did not answer."
+
+
+def test_a_crash_without_a_report_is_told_by_its_exit_code() -> None:
+    st = desired(
+        job=job(failed=1, outcome="Failed", reason="BackoffLimitExceeded"),
+        pods=[pod("a", "Failed", exit_code=137)],
+    )
+    assert st["reason"] == "BackoffLimitExceeded"
+    assert (
+        st["message"] == "The conversion failed once; the last attempt: the converter exited with code 137."
+    )
+
+
+def test_deadline_is_explained_in_time_a_person_reads() -> None:
+    st = desired(
+        job=job(outcome="Failed", reason="DeadlineExceeded"), pods=[pod("a", "Failed", exit_code=143)]
+    )
+    assert st["reason"] == "DeadlineExceeded"
+    assert st["message"] == "The conversion did not finish within 30m0s, so it was stopped."
+
+
+def test_failed_attempt_with_retries_left_is_retrying_and_starts_over() -> None:
+    said = report(reason="EncoderFailed", message="The audio encoder failed.")
+    st = desired({"progress": 57}, job=job(failed=1), pods=[pod("a", "Failed", exit_code=1, message=said)])
+    assert (st["phase"], st["reason"], st["progress"]) == ("Pending", "Retrying", 0)
+    assert st["message"] == "Attempt 1 of 3 failed (The audio encoder failed); trying again."
+
+
+def test_no_retry_is_announced_for_bad_input_or_the_last_attempt() -> None:
+    bad = desired(job=job(failed=1), pods=[pod("a", "Failed", exit_code=BAD_INPUT)])
+    assert bad["reason"] == "Converting"  # the Job is about to fail; Retrying would be a lie
+    pods = [pod(n, "Failed", created=f"2026-05-01T12:00:0{i}Z", exit_code=1) for i, n in enumerate("abc")]
+    assert desired(job=job(failed=3), pods=pods)["reason"] == "Converting"
+
+
+def test_a_terminal_phase_is_never_left() -> None:
+    done = {"phase": "Succeeded", "mp3Id": "abc", "reason": "Converted"}
+    st = desired(done, generation=3, job=job(active=1), pods=[pod("b", "Running")])
+    assert (st["phase"], st["mp3Id"], st["observedGeneration"]) == ("Succeeded", "abc", 3)
+
+
+def test_conditions_keep_their_transition_time_while_their_status_holds() -> None:
+    first = desired(job=job(active=1), pods=[pod("a", "Running")])
+    later = status.next_status(
+        first,
+        generation=2,
+        filename="talk.mp4",
+        job=job(active=1),
+        pods=[pod("a", "Running")],
+        limits=LIMITS,
+        now=NOW + dt.timedelta(minutes=5),
+    )
+    before = {c["type"]: c for c in first["conditions"]}
+    for cond in later["conditions"]:
+        assert cond["lastTransitionTime"] == before[cond["type"]]["lastTransitionTime"]
+        assert cond["observedGeneration"] == 2
+    done = status.next_status(
+        later,
+        generation=2,
+        filename="talk.mp4",
+        job=job(outcome="Complete"),
+        pods=[],
+        limits=LIMITS,
+        now=NOW + dt.timedelta(minutes=6),
+    )
+    changed = {c["type"]: c["lastTransitionTime"] for c in done["conditions"]}
+    assert changed["Complete"] == "2026-05-01T12:06:30Z"  # False -> True: a transition
+    assert changed["Failed"] == before["Failed"]["lastTransitionTime"]  # False -> False: none
+
+
+def test_changes_are_a_merge_patch_of_what_differs() -> None:
+    current = {"phase": "Running", "progress": 40, "attempts": 1}
+    assert status.changes(current, {**current, "phase": "Succeeded", "progress": 100}) == {
+        "phase": "Succeeded",
+        "progress": 100,
+    }
+
+
+def test_each_phase_change_is_one_event_and_failures_are_warnings() -> None:
+    running = desired(job=job(active=1), pods=[pod("a", "Running")])
+    assert status.transitions({}, running) == [
+        status.Transition("Normal", "Converting", "Converting talk.mp4 (attempt 1 of 3).")
+    ]
+    assert status.transitions(running, running) == []
+    failed = {**running, "phase": "Failed", "reason": "NoAudioStream", "message": "No audio."}
+    assert status.transitions(running, failed) == [status.Transition("Warning", "NoAudioStream", "No audio.")]
+
+
+def test_settled_means_finished_and_its_outcome_published() -> None:
+    assert not status.is_settled({"phase": "Running"})
+    assert not status.is_settled({"phase": "Succeeded"})
+    assert status.is_settled({"phase": "Succeeded", "outcomePublished": "Succeeded"})
+    assert status.is_settled({"phase": "Cancelled"})
+
+
+def test_cancelled_and_refused_conversions_say_why() -> None:
+    cancelled = status.cancelled({"phase": "Running", "startedAt": T0}, 1, NOW)
+    assert (cancelled["phase"], cancelled["reason"], cancelled["duration"]) == (
+        "Cancelled",
+        "Cancelled",
+        "30s",
+    )
+    refused = status.failed_early({}, "SourceMissing", "The video is gone.", 1, NOW)
+    assert (refused["phase"], refused["reason"], refused["attempts"]) == ("Failed", "SourceMissing", 0)
+
+
+def test_durations_read_like_kubectls() -> None:
+    assert [status.human_duration(s) for s in (0, 12.4, 184, 3723)] == ["0s", "12s", "3m4s", "1h2m3s"]
