@@ -6,7 +6,8 @@ import urllib.error
 import urllib.request
 
 base = sys.argv[1].rstrip("/")
-deadline = time.monotonic() + 60
+wait = float(sys.argv[2]) if len(sys.argv) > 2 else 60.0  # seconds to wait for readiness
+deadline = time.monotonic() + wait
 while True:
     try:
         with urllib.request.urlopen(base + "/readyz", timeout=5) as resp:
@@ -14,7 +15,7 @@ while True:
             break
     except (urllib.error.URLError, OSError) as exc:
         if time.monotonic() > deadline:
-            sys.exit(f"gateway at {base} not ready after 60 s: {exc}")
+            sys.exit(f"gateway at {base} not ready after {wait:g} s: {exc}")
         time.sleep(2)
 with urllib.request.urlopen(base + "/openapi.json", timeout=5) as resp:
     paths = json.load(resp)["paths"]
