@@ -12,10 +12,21 @@ from typing import Any, cast
 
 import kopf
 import pytest
-from chart_harness import VALUES_SETS, KubectlRefused, helm_template, kubectl_apply, wait_for
+import yaml
+from chart_harness import (
+    CHART,
+    RELEASE,
+    VALUES_SETS,
+    Docs,
+    KubectlRefused,
+    helm_template,
+    kubectl_apply,
+    wait_for,
+)
 
 from common.resources import API_VERSION, KIND, OWNER_LABEL
 from devstack.kube import Kube
+from devstack.stack import Stack
 
 pytestmark = pytest.mark.devstack
 
@@ -117,3 +128,59 @@ def _kind_name(line: str) -> str:
     """'deployment.apps/mp4mp3-gateway' -> 'deployment/mp4mp3-gateway' (kubectl names the group)."""
     kind_group, name = line.split("/", 1)
     return f"{kind_group.split('.', 1)[0]}/{name}"
+
+
+def helm_install_dry_run(helm: str, kubeconfig: str, namespace: str, *args: str) -> tuple[Docs, str]:
+    """(manifest objects, NOTES) of `helm install --dry-run=server`: rendered against the cluster,
+    so `lookup` sees the Secrets already there, as on an upgrade."""
+    argv = [
+        helm,
+        "install",
+        RELEASE,
+        str(CHART),
+        "-n",
+        namespace,
+        "--dry-run=server",
+        "--kubeconfig",
+        kubeconfig,
+    ]
+    proc = subprocess.run([*argv, *args], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    manifest, _, notes = out.partition("\nMANIFEST:\n")[2].partition("\nNOTES:\n")
+    return [d for d in yaml.safe_load_all(manifest) if d], notes
+
+
+def test_generated_secrets_are_kept_once_they_exist(
+    helm: str, devstack: Stack, kubectl: list[str], namespace: str
+) -> None:
+    kubeconfig = str(devstack.cfg.kubeconfig)
+    first, _ = helm_install_dry_run(helm, kubeconfig, namespace)
+    secrets = [d for d in first if d["kind"] == "Secret"]
+    for secret in secrets:  # as the first install leaves them: owned by the release
+        secret["metadata"]["annotations"] = {
+            "meta.helm.sh/release-name": RELEASE,
+            "meta.helm.sh/release-namespace": namespace,
+        }
+    kubectl_apply(kubectl, namespace, secrets)
+
+    again, _ = helm_install_dry_run(helm, kubeconfig, namespace)
+
+    assert {s["metadata"]["name"] for s in secrets} == {
+        "mp4mp3-auth-jwt", "mp4mp3-mongodb", "mp4mp3-rabbitmq", "mp4mp3-mysql"
+    }  # fmt: skip
+    for secret in secrets:
+        kept = next(
+            d for d in again if d["kind"] == "Secret" and d["metadata"]["name"] == secret["metadata"]["name"]
+        )
+        assert kept["data"] == secret["data"], secret["metadata"]["name"]
+
+
+def test_the_notes_tell_how_to_log_in_upload_and_watch(helm: str, devstack: Stack, namespace: str) -> None:
+    _, notes = helm_install_dry_run(helm, str(devstack.cfg.kubeconfig), namespace)
+
+    assert f"kubectl -n {namespace} port-forward svc/mp4mp3-gateway 8080:80" in notes
+    assert '"$AUTH/signup"' in notes and '"$API/login"' in notes
+    assert '-F file=@video.mp4 "$API/jobs"' in notes
+    assert f"kubectl -n {namespace} get conversionjobs -w" in notes
+    assert "cvj" in notes and "CronJob" in notes
