@@ -1,0 +1,80 @@
+"""The devstack's own operator service (namespace mp4mp3, its ServiceAccount's RBAC, started by
+`make up`) converts a ConversionJob applied with kubectl, and cleans up when it is deleted."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import uuid
+from pathlib import Path
+
+import gridfs
+import pymongo
+import pytest
+import yaml
+from bson import ObjectId
+from operator_harness import wait_for
+
+from common.resources import CHUNK_SIZE, GROUP, OWNER_LABEL, PLURAL, VERSION, job_name
+from devstack.kube import ApiError, Kube
+from devstack.servers.services import NAMESPACE
+from devstack.stack import Stack
+
+pytestmark = pytest.mark.devstack
+
+
+def test_devstack_operator_converts_an_applied_conversionjob(
+    devstack: Stack, admin: Kube, kubectl: list[str], media: Path
+) -> None:
+    devstack.up(["operator"])
+    client: pymongo.MongoClient = pymongo.MongoClient(devstack.data_env()["MONGO_URI"])
+    db = client.get_default_database()
+    video = media / "talk.mp4"
+    data, owner = video.read_bytes(), f"op-devstack-{uuid.uuid4().hex[:6]}"
+    meta = {
+        "owner": owner,
+        "filename": video.name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    videos = gridfs.GridFSBucket(db, bucket_name="videos", chunk_size_bytes=CHUNK_SIZE)
+    video_id = str(videos.upload_from_stream(video.name, data, metadata={**meta, "contentType": "video/mp4"}))
+    name = job_name(video_id)
+    manifest = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ConversionJob",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {OWNER_LABEL: owner}},
+        "spec": {
+            "source": {
+                "videoId": video_id,
+                "filename": video.name,
+                "size": len(data),
+                "sha256": meta["sha256"],
+            },
+            "owner": {"userId": owner, "email": f"{owner}@example.com"},
+        },
+    }
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}/{name}"
+    applied = subprocess.run(
+        [*kubectl, "apply", "-f", "-"], input=yaml.safe_dump(manifest), capture_output=True, text=True
+    )
+    assert applied.returncode == 0, applied.stderr
+    try:
+        status = wait_for(
+            lambda: (
+                (admin.get(path).get("status") or {}).get("phase") in ("Succeeded", "Failed")
+                and admin.get(path)["status"]
+            ),
+            120,
+            f"{name} to finish",
+        )
+        assert status["phase"] == "Succeeded", status.get("message")
+        assert db["mp3s.files"].count_documents({"_id": ObjectId(status["mp3Id"]), "metadata.job": name}) == 1
+    finally:
+        deleted = subprocess.run(
+            [*kubectl, "delete", "-n", NAMESPACE, "cvj", name, "--timeout=60s"], capture_output=True
+        )
+        db.client.close()
+    assert deleted.returncode == 0
+    with pytest.raises(ApiError):
+        admin.get(path)
