@@ -1,0 +1,63 @@
+"""Which server a command talks to and with which token: the command line's option, else the
+env (``MP4MP3_API``), else what ``login`` stored, else the default."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mp4mp3_cli.api import Api
+from mp4mp3_cli.config import ConfigStore, Session, StoredConfig, default_dir, normalize_url
+from mp4mp3_cli.errors import CliError, ExitCode
+from mp4mp3_cli.settings import DEFAULT_API, Settings
+
+
+def pick_url(option: str | None, env: str | None, stored: str | None, default: str, name: str) -> str:
+    """The first URL given, checked to be http(s) and normalized (no trailing slash)."""
+    url = next(u for u in (option, env, stored, default) if u)
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CliError(ExitCode.USAGE, f"{name} must be an http:// or https:// URL, not {url!r}.")
+    return normalize_url(url)
+
+
+def require_session(config: StoredConfig, api: str, now: dt.datetime) -> Session:
+    """The stored login for ``api``, or why there is none usable."""
+    session = config.session(api)
+    if session is None:
+        raise CliError(ExitCode.NOT_LOGGED_IN, f"You are not logged in to {api}. Run `mp4mp3 login`.")
+    if session.expired(now):
+        when = session.expires_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        raise CliError(
+            ExitCode.NOT_LOGGED_IN,
+            f"Your login to {api} as {session.email} expired at {when}. Run `mp4mp3 login` again.",
+        )
+    return session
+
+
+@dataclass
+class Invocation:
+    """What one command needs to know: settings, the stored config, and the URLs to use."""
+
+    settings: Settings
+    store: ConfigStore
+    config: StoredConfig
+    api_url: str
+    auth_url: str
+
+    @classmethod
+    def resolve(cls, api: str | None, auth_api: str | None, config_dir: Path | None) -> Invocation:
+        settings = Settings()
+        store = ConfigStore(config_dir or settings.config_dir or default_dir())
+        config = store.load()
+        api_url = pick_url(api, settings.api, config.api, DEFAULT_API, "--api")
+        auth_url = pick_url(auth_api, settings.auth_api, config.auth_api, api_url, "--auth-api")
+        return cls(settings, store, config, api_url, auth_url)
+
+    def client(self, *, logged_in: bool = True) -> Api:
+        token = None
+        if logged_in:
+            token = require_session(self.config, self.api_url, dt.datetime.now(dt.UTC)).token
+        return Api(self.api_url, token=token, timeout=self.settings.timeout_seconds)
