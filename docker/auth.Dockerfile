@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # mp4mp3 auth: accounts and RS256 tokens (FastAPI on uvicorn, port 8080).
 # Build from the repository root: docker build -f docker/auth.Dockerfile -t mp4mp3/auth:dev .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

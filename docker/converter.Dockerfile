@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # mp4mp3 converter: the container of each ConversionJob's batch/v1 Job (python -m converter_job).
 # The only image with ffmpeg/ffprobe (Debian's, with LAME) and the optional moviepy engine.
 # A Job runs to completion, so there is no HEALTHCHECK; progress goes into the ConversionJob's status.

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # mp4mp3 notification: consumes conversion outcomes from RabbitMQ and emails the owner over SMTP.
 # It serves no HTTP, so there is no HEALTHCHECK: a consumer that loses RabbitMQ for good exits
 # and its restart policy (Kubernetes, or `docker run --restart`) brings it back.

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # mp4mp3 operator: the Kopf operator that runs each ConversionJob as a batch/v1 Job.
 # Health/liveness on port 8080 (/healthz). The converter's Jobs use converter.Dockerfile's image.
 # Build from the repository root: docker build -f docker/operator.Dockerfile -t mp4mp3/operator:dev .
