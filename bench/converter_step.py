@@ -1,0 +1,52 @@
+"""``python -m bench.converter_step SRC DST``: converter_job's conversion step on a local file.
+
+The steps of ``converter_job.run._convert_in`` between the GridFS download and the GridFS upload,
+with the same functions, defaults and a progress reporter that reports nowhere: probe the video,
+check it has audio, convert (ffmpeg engine, ``-progress`` parsed), probe and check the MP3. Run as
+its own process so its cost counts the interpreter a converter pod pays for too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from converter_job import probe
+from converter_job.convert import convert
+from converter_job.errors import ConversionFailure
+from converter_job.progress import ThrottledReporter
+from converter_job.settings import Settings
+from converter_job.spec import Output
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    defaults = {name: field.default for name, field in Settings.model_fields.items()}
+    ffmpeg, ffprobe = str(defaults["ffmpeg"]), str(defaults["ffprobe"])
+    try:
+        info = probe.probe(ffprobe, args.src)
+        probe.require_audio(info)
+        span = probe.window(info, None)
+        on_progress = ThrottledReporter(None, span.expected, float(defaults["progress_interval"]))
+        output = Output(bitrate=args.bitrate)
+        convert(args.engine, ffmpeg, args.src, args.dst, output, span, on_progress, info.sample_rate)
+        made = probe.probe(ffprobe, args.dst)
+        probe.check_output(made, span.expected, float(defaults["duration_tolerance"]))
+    except ConversionFailure as exc:
+        print(f"{exc.reason}: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.converter_step", description=__doc__)
+    parser.add_argument("src", type=Path)
+    parser.add_argument("dst", type=Path)
+    parser.add_argument("--bitrate", default="192k")
+    parser.add_argument("--engine", choices=("ffmpeg", "moviepy"), default="ffmpeg")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
