@@ -1,0 +1,134 @@
+"""Fixtures for the CLI's tests: the devstack's auth, gateway and operator, the CLI run
+in-process (typer's CliRunner) with a config folder of its own, and users signed up through it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cli_harness import Account, Cli, new_account, wait_for
+
+from devstack.config import LOOPBACK, ROOT, Ports
+from devstack.servers.services import SERVICES
+from devstack.stack import Stack
+
+NEEDED = [
+    "mariadb",
+    "rabbitmq",
+    "ferretdb",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "node-agent",
+    "auth",
+    "operator",
+    "gateway",
+]
+PORT_OFFSET = 800  # this suite's throwaway gateway: 38000 + 800
+
+
+@pytest.fixture(scope="session")
+def devstack() -> Iterator[Stack]:
+    """The devstack narrowed to what a conversion needs. Stops only what it started (unless
+    MP4MP3_KEEP_DEVSTACK)."""
+    stack = Stack()
+    was_up = all(server.running() for server in stack.select(NEEDED))
+    stack.up(NEEDED)
+    yield stack
+    if not was_up and not os.environ.get("MP4MP3_KEEP_DEVSTACK"):
+        stack.down(NEEDED)
+
+
+@pytest.fixture(scope="session")
+def urls(devstack: Stack) -> dict[str, str]:
+    env = devstack.env()
+    return {"api": env["GATEWAY_URL"], "auth": env["AUTH_URL"]}
+
+
+@pytest.fixture
+def cli(urls: dict[str, str], tmp_path: Path) -> Cli:
+    return Cli(
+        tmp_path / "config",
+        {
+            "MP4MP3_CONFIG_DIR": str(tmp_path / "config"),
+            "MP4MP3_API": urls["api"],
+            "MP4MP3_AUTH_API": urls["auth"],
+            "MP4MP3_POLL_SECONDS": "0.3",
+            "MP4MP3_PASSWORD": None,
+        },
+    )
+
+
+@pytest.fixture
+def account(cli: Cli) -> Account:
+    """A new user, signed up (and so logged in) through the CLI."""
+    user = new_account()
+    result = cli("signup", "--email", user.email, "--password-stdin", stdin=user.password + "\n")
+    assert result.exit_code == 0, result.output
+    return user
+
+
+@pytest.fixture
+def videos(tmp_path: Path) -> Callable[..., Path]:
+    """videos(name, seconds=.., audio=..) -> a generated MP4 copied under tmp_path as ``name``."""
+    from devstack.samples import sample_video
+
+    def make(name: str, seconds: float = 6, audio: bool = True, size: str = "320x180") -> Path:
+        path = tmp_path / name
+        shutil.copyfile(sample_video(seconds=seconds, size=size, audio=audio), path)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def small_gateway(devstack: Stack) -> Iterator[str]:
+    """A second gateway replica (same namespace, database, broker and ServiceAccount as the
+    devstack's) that accepts videos up to 1 MiB, so a 413 costs a second and not 4 GiB."""
+    cfg = devstack.cfg
+    spec = next(s for s in SERVICES if s.name == "gateway")
+    port = Ports(offset=PORT_OFFSET).gateway
+    url = f"http://{LOOPBACK}:{port}"
+    folder = cfg.dir("scratch") / f"cli-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env.update(spec.env(cfg, devstack.data_env()))
+    env.update(
+        {
+            "GATEWAY_PUBLIC_URL": url,
+            "GATEWAY_MAX_UPLOAD_BYTES": str(1024 * 1024),
+            "GATEWAY_DRAIN_LIMIT_BYTES": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    argv = [sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory"]
+    argv += ["--host", LOOPBACK, "--port", str(port), "--no-access-log"]
+    log = (folder / "gateway.log").open("ab")
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: _ready(url) or proc.poll() is not None, 60, f"the gateway at {url}")
+        assert proc.poll() is None, (folder / "gateway.log").read_text()[-2000:]
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
