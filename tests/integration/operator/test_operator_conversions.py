@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gridfs
 import pytest
+import yaml
 from bson import ObjectId
 from conftest import World
 from operator_harness import audio_seconds, ffprobe, top_level_atoms
@@ -122,3 +123,16 @@ def test_output_options_and_the_moviepy_engine(world: World, media: Path, tmp_pa
     (stream,) = probe["streams"]
     assert (stream["channels"], stream["sample_rate"]) == (1, "22050")
     assert float(probe["format"]["duration"]) == pytest.approx(2.5, abs=0.1)
+
+
+def test_conversionjob_for_a_video_that_is_not_stored_fails_without_a_job(world: World) -> None:
+    source = {"videoId": "0123456789abcdef0123abcd", "filename": "gone.mp4", "size": 10}
+    done = world.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(world.manifest(source)))
+    assert done.returncode == 0, done.stderr
+    name = "cj-0123456789abcdef0123abcd"
+    st = world.wait_settled(name)
+    assert (st["phase"], st["reason"], st["attempts"]) == ("Failed", "SourceMissing", 0)
+    assert st["message"] == "The uploaded video is no longer stored; upload it again."
+    assert world.objects("jobs", name) == []
+    (event,) = world.tap.events_for(name)
+    assert event["reason"] == "SourceMissing"
