@@ -25,7 +25,9 @@ def main() -> int:
         log.error(kv(event="bad-settings", error=exc))
         return 2
     logs.setup(cfg.log_level)
-    from conversion_operator import handlers  # noqa: F401  (registers the handlers with Kopf)
+    from conversion_operator import handlers  # registers the handlers with Kopf
+
+    handlers.register_resync(cfg.resync_seconds)
 
     kopf.run(
         namespaces=[cfg.namespace],

@@ -27,7 +27,6 @@ from conversion_operator.settings import get_settings
 log = logging.getLogger("operator")
 CONVERSIONJOBS = (GROUP, VERSION, PLURAL)
 OURS = {JOB_LABEL: kopf.PRESENT}  # Jobs and pods made for a ConversionJob
-RESYNC_SECONDS = 15.0  # unsettled ConversionJobs are reconciled this often even without events
 RETRY_SECONDS = 5.0
 
 
@@ -99,15 +98,21 @@ async def converter_changed(*, body: kopf.Body, memo: Any, **kwargs: Any) -> Non
     await _conversions(memo).reconcile(*_key(body), *_indexes(kwargs))
 
 
-@kopf.timer(
-    *CONVERSIONJOBS,
-    interval=RESYNC_SECONDS,
-    initial_delay=RESYNC_SECONDS,  # a new ConversionJob is started by `start`, not by the timer
-    when=lambda status, **_: not _settled(status),
-)
 async def resync(*, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """Reconcile an unsettled ConversionJob even without events (a missed event, a failed publish)."""
     meta = body["metadata"]
     await _conversions(memo).reconcile(meta["namespace"], meta["name"], *_indexes(kwargs))
+
+
+def register_resync(interval: float) -> None:
+    """The resync timer, at the configured interval (so not a decorator evaluated at import)."""
+    kopf.timer(
+        *CONVERSIONJOBS,
+        id="resync",
+        interval=interval,
+        initial_delay=interval,  # a new ConversionJob is started by `start`, not by the timer
+        when=lambda status, **_: not _settled(status),
+    )(resync)
 
 
 @kopf.on.delete(*CONVERSIONJOBS, backoff=2)

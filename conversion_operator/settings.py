@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     peering_priority: int = Field(default_factory=lambda: random.randint(1, 2**31 - 1))
     peering_lifetime: int = 30  # seconds a silent replica is still taken for alive
     peer_id: str | None = None  # this replica's identity in the peering (the chart: the pod's name)
-    resync_seconds: float = 15.0  # how often unsettled ConversionJobs are reconciled regardless
+    resync_seconds: float = 15.0  # how often unsettled ConversionJobs are reconciled even without events
 
     # -- conversion.requested -------------------------------------------------------------------
     requested_queue: str = "operator.requested"

@@ -11,6 +11,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pika
 import psutil
 import pytest
 from bson import ObjectId
@@ -174,3 +175,20 @@ def test_sigterm_stops_the_converter_its_encoder_and_removes_temp_files(
     assert list(work.iterdir()) == []
     assert json.loads(message.read_text())["reason"] == "Terminated"
     assert world.db["mp3s.files"].count_documents({"metadata.job": env["CONVERTER_JOB_NAME"]}) == 0
+
+
+def test_an_outcome_the_broker_refused_is_published_later_exactly_once(worlds: Worlds, media: Path) -> None:
+    world = worlds.new()
+    conn = pika.BlockingConnection(pika.URLParameters(world.amqp_url))
+    conn.channel().queue_delete(world.tap.queue)  # nobody bound to the outcomes: the broker returns them
+    conn.close()
+    operator = world.start_operator(OPERATOR_RESYNC_SECONDS="2")
+    name = world.submit(media / "talk.mp4")
+    world.wait_phase(name, "Succeeded")
+    wait_for(lambda: operator.count(f"job={name} event=publish-failed") >= 2, 30, "publishing to be retried")
+    assert "outcomePublished" not in world.status(name)  # not recorded as published: it was not
+
+    world.tap.bind()  # the consumer's queue is back
+    st = world.wait_settled(name, timeout=30)
+    assert st["outcomePublished"] == "Succeeded"
+    assert len(world.tap.events_for(name)) == 1
