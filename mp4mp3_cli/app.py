@@ -114,6 +114,8 @@ def handles_errors(fn: F) -> F:
             display.show_error(exc, as_json)
             raise typer.Exit(int(exc.code)) from None
         except (KeyboardInterrupt, click.exceptions.Abort):
+            if os.environ.get("MP4MP3_DEBUG"):
+                raise
             display.show_error(CliError(ExitCode.INTERRUPTED, "Interrupted."), as_json)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except (click.exceptions.Exit, click.ClickException):

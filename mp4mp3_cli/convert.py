@@ -18,6 +18,7 @@ from mp4mp3_cli.display import FileProgress, Reporter, human_bytes
 from mp4mp3_cli.errors import CliError, ExitCode
 
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
+INTERRUPTED = CliError(ExitCode.INTERRUPTED, "Interrupted.")
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,10 @@ def convert_one(
     stop: threading.Event,
     wait: bool,
     how: Follow,
+    outcome: Outcome,
 ) -> Outcome:
-    outcome = Outcome(item.video, item.output if wait else None)
+    """Upload, follow and download one video, filling ``outcome`` as it goes (the main thread
+    reads it if the user stops waiting)."""
     try:
         if stop.is_set():  # Ctrl-C came before this file's turn
             raise Stopped
@@ -168,12 +171,11 @@ def convert_one(
             outcome.job = follow(api, job_id, bar.following, stop, how)
             if outcome.job.get("phase") != "Succeeded":
                 raise failure(outcome.job)
-            _, outcome.mp3_bytes = api.download(
-                job_id, lambda _resp: item.output, bar.downloading, bar.advance, stop
-            )
+            _, mp3_bytes = api.download(job_id, lambda _resp: item.output, bar.downloading, bar.advance, stop)
+            outcome.mp3_bytes = mp3_bytes
         bar.done(f"{item.output} ({human_bytes(outcome.mp3_bytes)})")
     except Stopped:
-        outcome.error = CliError(ExitCode.INTERRUPTED, "Interrupted.")
+        outcome.error = INTERRUPTED
         bar.failed("interrupted")
     except CliError as exc:
         outcome.error = exc
@@ -193,30 +195,34 @@ def convert_all(
     how: Follow,
     parallel: int,
 ) -> list[Outcome]:
-    """Convert every planned video, ``parallel`` at once; Ctrl-C stops them all (the jobs already
-    accepted go on on the server) and is re-raised once every worker has stopped."""
+    """Convert every planned video, ``parallel`` at once. Ctrl-C stops them all (the jobs already
+    accepted go on on the server) and raises :class:`Interrupted` once the workers have stopped,
+    or at once on a second Ctrl-C."""
     stop = threading.Event()
+    outcomes = [Outcome(item.video, item.output if wait else None) for item in planned]
     bars = [reporter.file(item.video.name) for item in planned]
-    interrupted = False
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(planned))), thread_name_prefix="convert")
     try:
-        with ThreadPoolExecutor(
-            max_workers=max(1, min(parallel, len(planned))), thread_name_prefix="convert"
-        ) as pool:
-            futures = [
-                pool.submit(convert_one, api_factory, item, fields, bar, stop, wait, how)
-                for item, bar in zip(planned, bars, strict=True)
-            ]
-            try:
-                outcomes = [future.result() for future in futures]
-            except KeyboardInterrupt:
-                interrupted = True
-                stop.set()
-                outcomes = [future.result() for future in futures]
-    finally:
-        reporter.close()
-    if interrupted:
+        futures = [
+            pool.submit(convert_one, api_factory, item, fields, bar, stop, wait, how, outcome)
+            for item, bar, outcome in zip(planned, bars, outcomes, strict=True)
+        ]
+        try:
+            return [future.result() for future in futures]
+        except KeyboardInterrupt:
+            stop.set()
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the workers
+            pass
+        for future, outcome in zip(futures, outcomes, strict=True):
+            if not future.done() and outcome.error is None:
+                outcome.error = INTERRUPTED
         raise Interrupted(outcomes)
-    return outcomes
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        reporter.close()
 
 
 class Interrupted(Exception):

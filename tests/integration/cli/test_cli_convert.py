@@ -4,12 +4,17 @@ uploads, real conversions checked with ffprobe, and every refusal with its reaso
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_harness import Account, Cli
+from cli_harness import Account, Cli, wait_for
 
 from devstack.samples import probe_codec, probe_duration
 
@@ -169,3 +174,37 @@ def test_unknown_job_is_exit_7(cli: Cli) -> None:
     result = cli("status", "cj-000000000000000000000000")
     assert result.exit_code == 7
     assert result.stderr == "Error: No job with id cj-000000000000000000000000.\n"
+
+
+def test_ctrl_c_stops_the_cli_and_names_the_jobs_that_go_on(
+    cli: Cli, videos: MakeVideo, tmp_path: Path
+) -> None:
+    video = videos("long.mp4", seconds=300, size="160x90")
+    script = Path(sys.executable).with_name("mp4mp3")  # the installed console script
+    env = {**os.environ, **{k: v for k, v in cli.env.items() if v is not None}}
+    env.pop("MP4MP3_PASSWORD", None)
+    proc = subprocess.Popen([str(script), "convert", str(video)], env=env, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
+    reader.start()
+    try:
+        job_line = wait_for(
+            lambda: next((line for line in lines if line.startswith("long.mp4: job cj-")), None),
+            120,
+            "the upload to be accepted",
+        )
+        job_id = job_line.split()[2]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        reader.join(timeout=10)
+        assert lines[-1].rstrip("\n") == (
+            f"Error: long.mp4: Interrupted. Job {job_id} goes on: "
+            f"`mp4mp3 download {job_id} --wait` fetches it later."
+        )
+        assert "Traceback" not in "".join(lines)
+        assert not video.with_suffix(".mp3").exists()
+        assert not list(tmp_path.glob("*.part"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert cli("cancel", job_id).exit_code == 0  # the job did go on; stop it
