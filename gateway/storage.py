@@ -25,6 +25,8 @@ from pymongo.database import Database
 
 from common.resources import CHUNK_SIZE, MP3S_BUCKET, VIDEOS_BUCKET
 
+CURSOR_BATCH_BYTES = 4 * 1024 * 1024
+
 
 class CorruptFile(RuntimeError):
     """A GridFS file's chunks do not add up to its length."""
@@ -183,7 +185,9 @@ async def read_range(
         db[f"{bucket}.chunks"]
         .find({"files_id": file.id, "n": {"$gte": first_n, "$lte": last_n}}, {"_id": 0, "n": 1, "data": 1})
         .sort("n", pymongo.ASCENDING)
-        .batch_size(per_read)
+        # bounded batches (the server's default, 250 chunks, would be 32 MiB in memory at once),
+        # but not tiny ones: every getMore is a round trip
+        .batch_size(max(per_read, CURSOR_BATCH_BYTES // cs))
     )
     reader = _ChunkReader(cursor, file, first_n, last_n)
     offset = start - first_n * cs  # bytes to skip in the first chunk
