@@ -431,3 +431,34 @@ def test_each_service_starts_with_the_charts_settings(service: str, monkeypatch:
     if service == "gateway":
         assert str(settings.jwks_url) == "http://mp4mp3-auth:8080/.well-known/jwks.json"
         assert settings.kubeconfig is None  # in-cluster: the pod's ServiceAccount
+
+
+def test_a_rotated_key_named_as_docs_operations_says_signs_and_the_old_one_stays_published(
+    tmp_path: Path,
+) -> None:
+    from auth.keys import load_ring
+
+    (old_name, old_pem), = secret_data(render(), "mp4mp3-auth-jwt").items()  # fmt: skip
+    (tmp_path / old_name).write_text(old_pem)
+    old_kid = load_ring(tmp_path).signer.kid
+    subprocess.run(  # the command of docs/operations.md
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:3072",
+            "-out",
+            "jwt-0002.pem",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+
+    ring = load_ring(tmp_path)
+
+    assert ring.signer.source.endswith("jwt-0002.pem")
+    assert {k.kid for k in ring.keys} == {old_kid, ring.signer.kid}
+    assert "jwt-0002.pem" in (ROOT / "docs" / "operations.md").read_text()
