@@ -30,6 +30,7 @@ WALL_TARGET = 1.15  # converter wall / plain ffmpeg wall
 RSS_TARGET_MB = 100.0  # converter's whole process tree
 FULL_INPUTS = [video_input(60, 720), video_input(60, 1080), video_input(600, 720), video_input(600, 1080)]
 SMOKE_INPUTS = [video_input(3, 240)]
+INTERPRETER = [sys.executable, "-c", "import converter_job.__main__"]
 MOVIEPY_SEED = (
     "import sys; from moviepy import VideoFileClip; "
     f"VideoFileClip(sys.argv[1]).audio.write_audiofile(sys.argv[2], bitrate={BITRATE!r}, logger=None)"
@@ -112,6 +113,7 @@ def section(smoke: bool = False, console: Console | None = None, rounds: int | N
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bench-conversion-") as tmp:
         _warm_up(inputs[0], Path(tmp))
+        interpreter = [measure(INTERPRETER) for _ in range(3)]
         for item in inputs:
             warm(item.video)
             for r in range(1, rounds + 1):
@@ -123,7 +125,7 @@ def section(smoke: bool = False, console: Console | None = None, rounds: int | N
                         f"wall {usage.wall:6.2f} s  cpu {usage.cpu:6.2f} s  tree rss "
                         f"{usage.peak_tree_rss / MB:6.1f} MB"
                     )
-    return _section(inputs, audio, runs, rounds)
+    return _section(inputs, audio, runs, rounds, interpreter)
 
 
 def _prepare(inputs: list[Input], console: Console) -> dict[str, float]:
@@ -149,7 +151,14 @@ def _once(contender: Contender, item: Input, tmp: Path) -> Usage:
         out.unlink(missing_ok=True)
 
 
-def _section(inputs: list[Input], audio: dict[str, float], runs: list[Run], rounds: int) -> Section:
+def _section(
+    inputs: list[Input], audio: dict[str, float], runs: list[Run], rounds: int, interpreter: list[Usage]
+) -> Section:
+    alone = {
+        "cpu": stats.rounded(stats.median([u.cpu for u in interpreter])),
+        "wall": stats.rounded(stats.median([u.wall for u in interpreter])),
+        "peak_tree_rss_mb": stats.rounded(stats.median([u.peak_tree_rss / MB for u in interpreter]), 1),
+    }
     per_input: dict[str, dict[str, dict[str, float | None]]] = {}
     for item in inputs:
         mine = [r for r in runs if r.input == item.label]
@@ -186,6 +195,7 @@ def _section(inputs: list[Input], audio: dict[str, float], runs: list[Run], roun
             "contenders": {c.name: c.what for c in CONTENDERS},
         },
         results={
+            "converter_interpreter_alone": alone,
             "medians": per_input,
             "runs": [
                 {
@@ -227,6 +237,9 @@ def _section(inputs: list[Input], audio: dict[str, float], runs: list[Run], roun
         ],
         notes=[f"{c.name}: {c.what}." for c in CONTENDERS]
         + [
+            f"The converter's interpreter alone (python -c 'import converter_job.__main__', the Job's "
+            f"imports: pydantic, pymongo, httpx): {alone['cpu']} CPU-s, {alone['wall']} s wall, "
+            f"{alone['peak_tree_rss_mb']} MB RSS; the rest of its cost is ffprobe twice and ffmpeg.",
             "Ratios are medians of per-round ratios (each round runs the contenders back to back); "
             "CPU is user+system of the whole process tree (wait4); peak tree RSS is sampled every "
             "20 ms and sums every process of the tree.",

@@ -3,7 +3,8 @@
 The steps of ``converter_job.run._convert_in`` between the GridFS download and the GridFS upload,
 with the same functions, defaults and a progress reporter that reports nowhere: probe the video,
 check it has audio, convert (ffmpeg engine, ``-progress`` parsed), probe and check the MP3. Run as
-its own process so its cost counts the interpreter a converter pod pays for too.
+its own process that imports what the Job's entry point imports (pymongo and httpx included,
+though unused here), so its cost counts the interpreter a converter pod pays for too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import converter_job.__main__  # noqa: F401  # the Job's whole import set: the pod's interpreter footprint
 from converter_job import probe
 from converter_job.convert import convert
 from converter_job.errors import ConversionFailure

@@ -159,7 +159,7 @@ def _run_batch(
     observer.stop()
     _collect(jobs, observer, mail, env["MONGO_URI"])
     _read_converter_logs(jobs, stack)
-    _delete(gateway, tokens, jobs, stack)
+    _delete(env, tokens, jobs, stack, console)
     return jobs
 
 
@@ -170,10 +170,14 @@ def _sign_up(auth: str, n: int) -> dict[str, str]:
         for _ in range(n):
             user = f"bench-{secrets.token_hex(5)}@mp4mp3.localhost"
             http.post("/signup", json={"email": user, "password": PASSWORD}).raise_for_status()
-            resp = http.post("/login", json={"email": user, "password": PASSWORD})
-            resp.raise_for_status()
-            tokens[user] = resp.json()["access_token"]
+            tokens[user] = _login(auth, user)
     return tokens
+
+
+def _login(auth: str, user: str) -> str:
+    resp = httpx.post(f"{auth}/login", json={"email": user, "password": PASSWORD}, timeout=60)
+    resp.raise_for_status()
+    return str(resp.json()["access_token"])
 
 
 def _upload(gateway: str, token: str, sample: Input, job: Job, gate: threading.Barrier) -> None:
@@ -277,22 +281,31 @@ def _read_converter_logs(jobs: list[Job], stack: Stack) -> None:
         kube.close()
 
 
-def _delete(gateway: str, tokens: dict[str, str], jobs: list[Job], stack: Stack) -> None:
+def _delete(
+    env: dict[str, str], tokens: dict[str, str], jobs: list[Job], stack: Stack, console: Console
+) -> None:
     """Best effort: the shared devstack keeps no benchmark files (DELETE runs the finalizer)."""
-    with httpx.Client(base_url=gateway, timeout=60) as http:
+    with httpx.Client(base_url=env["GATEWAY_URL"], timeout=60) as http:
         for job in jobs:
-            if job.name:
-                with contextlib.suppress(httpx.HTTPError):
-                    http.delete(f"/jobs/{job.name}", headers={"Authorization": f"Bearer {tokens[job.user]}"})
+            if not job.name:
+                continue
+            with contextlib.suppress(httpx.HTTPError):
+                path = f"/jobs/{job.name}"
+                resp = http.delete(path, headers={"Authorization": f"Bearer {tokens[job.user]}"})
+                if resp.status_code == 401:  # the token expired during a long batch
+                    tokens[job.user] = _login(env["AUTH_URL"], job.user)
+                    http.delete(path, headers={"Authorization": f"Bearer {tokens[job.user]}"})
     kube = Kube.from_kubeconfig(stack.cfg.kubeconfig)
     names = {j.name for j in jobs if j.name}
     deadline = time.monotonic() + 600  # the finalizer deletes the files: slow on FerretDB's SQLite
     try:
         while time.monotonic() < deadline:
             items = kube.get(f"/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}")["items"]
-            if not names & {i["metadata"]["name"] for i in items}:
+            left = names & {i["metadata"]["name"] for i in items}
+            if not left:
                 return
             time.sleep(1)
+        console.print(f"  [yellow]{len(left)} benchmark ConversionJobs still being deleted[/]")
     finally:
         kube.close()
 

@@ -136,7 +136,7 @@ def _value(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "x":
-        return f"{value:.3g}x"
+        return f"{value:.3f}x"  # 1.052x must not read as 1.05x
     return f"{value:.3g} {unit}"
 
 
