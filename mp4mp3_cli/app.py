@@ -88,7 +88,10 @@ ConfigDirOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, for scripts.")]
 EmailOption = Annotated[
-    str | None, typer.Option("--email", "-e", show_default=False, help="Your email (asked if not given).")
+    str | None,
+    typer.Option(
+        "--email", "-e", metavar="EMAIL", show_default=False, help="Your email (asked if not given)."
+    ),
 ]
 PasswordStdinOption = Annotated[
     bool,
@@ -250,7 +253,8 @@ def _credentials(inv: Invocation, email: str | None, password_stdin: bool, confi
     interactive = sys.stdin.isatty() and not password_stdin
     if not email:
         if not interactive:
-            raise CliError(ExitCode.USAGE, "Pass your email with --email (there is no terminal to ask on).")
+            why = "stdin holds the password" if password_stdin else "there is no terminal to ask on"
+            raise CliError(ExitCode.USAGE, f"Pass your email with --email ({why}).")
         stored = inv.config.session(inv.api_url)
         email = str(typer.prompt("Email", default=stored.email if stored else None))
     if password_stdin:
