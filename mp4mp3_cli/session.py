@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
 from mp4mp3_cli.api import Api
 from mp4mp3_cli.config import ConfigStore, Session, StoredConfig, default_dir, normalize_url
 from mp4mp3_cli.errors import CliError, ExitCode
@@ -37,6 +39,18 @@ def require_session(config: StoredConfig, api: str, now: dt.datetime) -> Session
     return session
 
 
+def load_settings() -> Settings:
+    """The env's settings; a bad value is a usage error naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"MP4MP3_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise CliError(ExitCode.USAGE, f"Bad setting in the environment: {problems}.") from None
+
+
 @dataclass
 class Invocation:
     """What one command needs to know: settings, the stored config, and the URLs to use."""
@@ -49,7 +63,7 @@ class Invocation:
 
     @classmethod
     def resolve(cls, api: str | None, auth_api: str | None, config_dir: Path | None) -> Invocation:
-        settings = Settings()
+        settings = load_settings()
         store = ConfigStore(config_dir or settings.config_dir or default_dir())
         config = store.load()
         api_url = pick_url(api, settings.api, config.api, DEFAULT_API, "--api")

@@ -128,3 +128,10 @@ def test_version(cli: Cli) -> None:
     result = cli("--version")
     assert result.exit_code == 0
     assert result.stdout.startswith("mp4mp3 ")
+
+
+def test_bad_setting_in_the_env_is_a_usage_error_naming_it(cli: Cli) -> None:
+    cli.env["MP4MP3_POLL_SECONDS"] = "soon"
+    result = cli("jobs")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: Bad setting in the environment: MP4MP3_POLL_SECONDS: ")
