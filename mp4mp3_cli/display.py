@@ -226,15 +226,8 @@ class _FileBar:
         self._task = task
 
     def uploading(self, total: int) -> None:
-        self._p.reset(
-            self._task,
-            total=total,
-            completed=0,
-            stage="upload  ",
-            unit="bytes",
-            note="",
-            began=time.monotonic(),
-        )
+        self._bytes_stage("upload  ", total)
+        self._p.update(self._task, began=time.monotonic())
 
     def advance(self, count: int) -> None:
         self._p.advance(self._task, count)
@@ -252,7 +245,12 @@ class _FileBar:
         )
 
     def downloading(self, total: int | None) -> None:
-        self._p.reset(self._task, total=total, completed=0, stage="download", unit="bytes", note="")
+        self._bytes_stage("download", total)
+
+    def _bytes_stage(self, stage: str, total: int | None) -> None:
+        # reset() without fields keeps them (with fields it would replace them all, `began` too)
+        self._p.reset(self._task, total=total, completed=0)
+        self._p.update(self._task, stage=stage, unit="bytes", note="")
 
     def done(self, note: str) -> None:
         total = self._p.tasks[self._task].total or 1
