@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${MP4MP3_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mp4mp3}"
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$CACHE/pip}"
-APT_PACKAGES=(rabbitmq-server mariadb-server mariadb-client ffmpeg util-linux lame)
+APT_PACKAGES=(rabbitmq-server mariadb-server mariadb-client postgresql ffmpeg util-linux lame)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 

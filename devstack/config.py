@@ -65,6 +65,10 @@ class Ports:
         return self._p(33306)
 
     @property
+    def postgres(self) -> int:
+        return self._p(35432)
+
+    @property
     def mongo(self) -> int:
         return self._p(37017)
 

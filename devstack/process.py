@@ -51,6 +51,7 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         clean_env: bool = False,
+        user: str | None = None,
     ) -> subprocess.Popen[bytes]:
         self.directory.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("wb") as log:  # each start gets a fresh log
@@ -62,6 +63,8 @@ class ManagedProcess:
                 env=dict(env or {}) if clean_env else {**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
+                user=user,
+                group=user,
             )
         record = {"pid": proc.pid, "started": psutil.Process(proc.pid).create_time(), "argv": argv}
         if self.directory.name == self.name:
@@ -86,14 +89,14 @@ class ManagedProcess:
     def running(self) -> bool:
         return self.process() is not None
 
-    def stop(self, timeout: float = 20.0) -> bool:
+    def stop(self, timeout: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> bool:
         """SIGTERM our process group, SIGKILL it after ``timeout``. True if something was stopped."""
         proc = self.process()
         if proc is None:
             self.pid_file.unlink(missing_ok=True)
             return False
         group = _group_members(proc.pid)
-        _signal_group(proc.pid, signal.SIGTERM)
+        _signal_group(proc.pid, sig)
         _, alive = psutil.wait_procs(group, timeout=timeout)
         if alive:
             _signal_group(proc.pid, signal.SIGKILL)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import shlex
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from devstack.config import Config
 from devstack.servers.base import Server
 from devstack.servers.ferretdb import FerretDB
 from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer, NodeAgent
 from devstack.servers.mariadb import MariaDB
+from devstack.servers.postgres import Postgres
 from devstack.servers.rabbitmq import RabbitMQ
 from devstack.servers.services import SERVICES, Service
 from devstack.servers.smtp import MailServer
@@ -19,6 +22,7 @@ from devstack.servers.smtp import MailServer
 SERVER_CLASSES: list[type[Server]] = [
     MariaDB,
     RabbitMQ,
+    Postgres,
     FerretDB,
     MailServer,
     Etcd,
@@ -49,7 +53,23 @@ class Stack:
             )
         return [s for s in self.servers.values() if s.name in wanted]
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One `up`/`down` at a time per devstack: concurrent callers (parallel test sessions)
+        would otherwise start the same server twice and lose track of one of them."""
+        self.cfg.state.mkdir(parents=True, exist_ok=True)
+        with (self.cfg.state / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def up(self, names: Iterable[str] | None = None, echo: bool = False) -> None:
+        with self._locked():
+            self._up(names, echo)
+
+    def _up(self, names: Iterable[str] | None, echo: bool) -> None:
         for server in self.select(names):
             if isinstance(server, Service) and not server.exists():
                 if echo:
@@ -64,6 +84,10 @@ class Stack:
         self.write_env()
 
     def down(self, names: Iterable[str] | None = None, echo: bool = False) -> None:
+        with self._locked():
+            self._down(names, echo)
+
+    def _down(self, names: Iterable[str] | None, echo: bool) -> None:
         for server in reversed(self.select(names)):
             stopped = server.stop()
             if echo:

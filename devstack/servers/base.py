@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from devstack.config import Config
-from devstack.process import ManagedProcess
+from devstack.process import ManagedProcess, StartError, port_open
 
 
 class Server(ABC):
@@ -33,11 +33,22 @@ class Server(ABC):
     def running(self) -> bool:
         return all(p.running() for p in self.processes) and self.ready()
 
+    def ports(self) -> list[int]:
+        """The TCP ports this server listens on (checked free before it starts)."""
+        return []
+
     def start(self) -> None:
         if self.running():
             return
         for proc in self.processes:
             proc.stop()  # a half-started leftover of ours
+        taken = [p for p in self.ports() if port_open(p)]
+        if taken:
+            raise StartError(
+                f"{self.name} cannot start: port(s) {', '.join(map(str, taken))} on 127.0.0.1 are in use by "
+                "a process this devstack did not start. Stop it, or shift the devstack's ports with "
+                "MP4MP3_DEVSTACK_PORT_OFFSET=N."
+            )
         self.launch()
 
     @abstractmethod

@@ -1,4 +1,7 @@
-"""FerretDB v1: a MongoDB wire-protocol server over SQLite, for GridFS."""
+"""FerretDB v1: a MongoDB wire-protocol server, for GridFS, storing into the devstack's PostgreSQL.
+
+(Its SQLite backend filters every document in Go: a 100 KB GridFS read took 5 s with 160 MB
+stored beside it, against 0.13 s on PostgreSQL, which gets the files_id filter pushed down.)"""
 
 from __future__ import annotations
 
@@ -7,21 +10,25 @@ import pymongo.errors
 
 from devstack.config import LOOPBACK
 from devstack.servers.base import Server
+from devstack.servers.postgres import Postgres
 
 
 class FerretDB(Server):
     name = "ferretdb"
 
+    def ports(self) -> list[int]:
+        return [self.cfg.ports.mongo]
+
     def launch(self) -> None:
-        data = self.home / "data"
-        data.mkdir(exist_ok=True)
+        Postgres(self.cfg).start()  # its storage; idempotent
         binary = self.cfg.binaries["FERRETDB_BIN"] / "ferretdb"
         self.main.start(
             [
                 str(binary),
-                f"--sqlite-url=file:{data}/",
+                "--handler=postgresql",
+                f"--postgresql-url={Postgres(self.cfg).url}",
                 f"--listen-addr={LOOPBACK}:{self.cfg.ports.mongo}",
-                "--log-level=warn",
+                "--log-level=error",  # warn logs every failed command in full
             ]
         )
         self.main.wait_ready(self.ready, timeout=60, what="answering ping")

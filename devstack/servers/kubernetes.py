@@ -77,6 +77,9 @@ class KubeServer(Server):
 class Etcd(KubeServer):
     name = "etcd"
 
+    def ports(self) -> list[int]:
+        return [self.cfg.ports.etcd, self.cfg.ports.etcd_peer]
+
     def launch(self) -> None:
         p = self.cfg.ports
         client, peer = f"http://{LOOPBACK}:{p.etcd}", f"http://{LOOPBACK}:{p.etcd_peer}"
@@ -108,6 +111,9 @@ class Etcd(KubeServer):
 
 class KubeAPIServer(KubeServer):
     name = "kube-apiserver"
+
+    def ports(self) -> list[int]:
+        return [self.cfg.ports.apiserver]
 
     def launch(self) -> None:
         pki = self.pki
@@ -152,6 +158,9 @@ class KubeAPIServer(KubeServer):
 class ControllerManager(KubeServer):
     name = "kube-controller-manager"
 
+    def ports(self) -> list[int]:
+        return [self.cfg.ports.controller_manager]
+
     def launch(self) -> None:
         pki = self.pki
         kc = self.write_kubeconfig(
@@ -185,6 +194,9 @@ class ControllerManager(KubeServer):
 
 class NodeAgent(KubeServer):
     name = "node-agent"
+
+    def ports(self) -> list[int]:
+        return [self.cfg.ports.kubelet]
 
     def launch(self) -> None:
         (self.home / "ready").unlink(missing_ok=True)

@@ -18,6 +18,9 @@ USER = "mp4mp3"
 class MariaDB(Server):
     name = "mariadb"
 
+    def ports(self) -> list[int]:
+        return [self.cfg.ports.mysql]
+
     @property
     def socket(self) -> str:
         return str(self.home / "mysqld.sock")

@@ -19,6 +19,9 @@ USER = "mp4mp3"
 class RabbitMQ(Server):
     name = "rabbitmq"
 
+    def ports(self) -> list[int]:
+        return [self.cfg.ports.epmd, self.cfg.ports.amqp, self.cfg.ports.rabbitmq_management]
+
     @property
     def processes(self) -> list[ManagedProcess]:
         # our own epmd on our own port, so we never share (or stop) a system epmd

@@ -12,6 +12,7 @@ import importlib.util
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -185,6 +186,10 @@ class Service(KubeServer):
         super().__init__(cfg)
         self.spec = spec
         self.name = spec.name
+
+    def ports(self) -> list[int]:
+        port = urllib.parse.urlparse(self.spec.health(self.cfg)).port if self.spec.health else None
+        return [port] if port else []
 
     def exists(self) -> bool:
         return importlib.util.find_spec(self.spec.package) is not None and (ROOT / self.spec.package).is_dir()

@@ -12,6 +12,9 @@ from devstack.servers.base import Server
 class MailServer(Server):
     name = "smtp"
 
+    def ports(self) -> list[int]:
+        return [self.cfg.ports.smtp]
+
     def launch(self) -> None:
         self.cfg.mail_dir.mkdir(parents=True, exist_ok=True)
         self.main.start(

@@ -106,11 +106,12 @@ def test_down_stops_only_what_up_started(tmp_path: Path) -> None:
     """A second, throwaway devstack (other ports, other folder): up then down leaves nothing."""
     cfg = Config(state=tmp_path / "state", cache=Config.from_env().cache, ports=Ports(offset=211))
     stack = Stack(cfg)
-    names = ["smtp", "ferretdb", "rabbitmq"]  # rabbitmq: two processes (its own epmd too)
+    # rabbitmq: two processes (its own epmd too); ferretdb stores into postgres
+    names = ["smtp", "postgres", "ferretdb", "rabbitmq"]
     stack.up(names)
     procs = [p.process() for s in stack.select(names) for p in s.processes]
     pids = [p.pid for p in procs if p is not None]
-    assert len(pids) == 4
+    assert len(pids) == 5
     stack.down(names)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
@@ -118,6 +119,7 @@ def test_down_stops_only_what_up_started(tmp_path: Path) -> None:
     assert not any(_alive(pid) for pid in pids)
     assert not port_open(cfg.ports.smtp) and not port_open(cfg.ports.mongo)
     assert not port_open(cfg.ports.amqp) and not port_open(cfg.ports.epmd)
+    assert not port_open(cfg.ports.postgres)
     # the session's own devstack, which this stack did not start, is untouched
     assert Stack().servers["smtp"].running() and Stack().servers["ferretdb"].running()
 

@@ -1,4 +1,4 @@
-// Command ferretdb runs FerretDB v1 (MongoDB wire protocol over SQLite) through its embeddable
+// Command ferretdb runs FerretDB v1 (MongoDB wire protocol over SQLite or PostgreSQL) through its embeddable
 // package. (The upstream command, built from the module cache, panics at start: it wants a
 // version file that only FerretDB's own release tooling writes.)
 package main
@@ -16,7 +16,9 @@ import (
 
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	handler := flag.String("handler", "sqlite", "storage backend: sqlite or postgresql")
 	sqlite := flag.String("sqlite-url", "file:data/", "SQLite URI (a directory) for the data")
+	postgres := flag.String("postgresql-url", "", "PostgreSQL URL for the postgresql handler")
 	level := flag.String("log-level", "warn", "debug, info, warn or error")
 	flag.Parse()
 
@@ -28,10 +30,11 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 
 	db, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: *sqlite,
+		Listener:      ferretdb.ListenerConfig{TCP: *listen},
+		Logger:        logger,
+		Handler:       *handler,
+		SQLiteURL:     *sqlite,
+		PostgreSQLURL: *postgres,
 	})
 	if err != nil {
 		logger.Error("cannot start", "error", err)
@@ -40,7 +43,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logger.Warn("listening", "addr", *listen, "sqlite", *sqlite)
+	logger.Warn("listening", "addr", *listen, "handler", *handler)
 	if err := db.Run(ctx); err != nil {
 		logger.Error("stopped", "error", err)
 		os.Exit(1)
