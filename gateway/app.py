@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 import pymongo.errors
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from common import logs
 from common.logs import kv
@@ -100,6 +101,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def mongo_down(request: Request, exc: pymongo.errors.ConnectionFailure) -> JSONResponse:
         log.warning(kv(event="mongo.unreachable", path=request.url.path, error=exc))
         return _problem(status.HTTP_503_SERVICE_UNAVAILABLE, "The database is unreachable; try again.")
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(_: Request, exc: ClientDisconnect) -> Response:
+        return Response(status_code=status.HTTP_400_BAD_REQUEST)  # nobody reads it; no traceback
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

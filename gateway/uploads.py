@@ -65,6 +65,8 @@ class _VideoTarget(BaseTarget):
         self._checked = False
 
     async def on_start_async(self) -> None:
+        if self.started:  # the parser would append a second file part to the first
+            raise UploadRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, "Send one video per upload.")
         self.started = True
 
     async def on_data_received_async(self, chunk: bytes) -> None:
@@ -132,6 +134,8 @@ async def receive(request: Request, db: Database, settings: Settings, user: User
         if isinstance(exc, UploadRejected):
             log.info(kv(event="upload.rejected", owner=user.id, status=exc.status_code, reason=exc.detail))
             await _drain(request, settings.drain_limit_bytes)
+        elif isinstance(exc, ClientDisconnect):
+            log.info(kv(event="upload.abandoned", video=writer.id, owner=user.id, received=writer.size))
         raise
     seconds = time.monotonic() - started
     log.info(

@@ -171,7 +171,9 @@ def test_upload_during_an_api_server_outage_is_accepted_and_completes_once_it_is
     except AssertionError as exc:
         operator_log = throwaway.cfg.dir("operator") / "operator.log"
         tail = "\n".join(operator_log.read_text(errors="replace").splitlines()[-40:])
-        raise AssertionError(f"{exc}\n--- operator log ---\n{tail}\n--- gateway log ---\n{gateway.log_tail()}") from None
+        raise AssertionError(
+            f"{exc}\n--- operator log ---\n{tail}\n--- gateway log ---\n{gateway.log_tail()}"
+        ) from None
     assert job["phase"] == "Succeeded", job
     target = tmp_path / "out.mp3"
     mp3 = httpx.get(f"{gateway.url}/jobs/{job_id}/mp3", headers=user.headers, timeout=60)

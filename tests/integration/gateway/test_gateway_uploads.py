@@ -4,6 +4,7 @@ ConversionJob created and conversion.requested published; bad uploads leave noth
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from bson import ObjectId
 from conftest import User, World
-from gateway_harness import GatewayProcess, MiB, RssSampler, mp4_like, multipart, write_mp4_like
+from gateway_harness import GatewayProcess, MiB, RssSampler, mp4_like, multipart, wait_for, write_mp4_like
 
 from common.events import requested_event_id
 from common.resources import OWNER_LABEL
@@ -265,3 +266,41 @@ def test_a_body_that_is_not_a_form_is_refused(
     assert no_file.status_code == 422 and "Unknown form field 'other'" in no_file.json()["detail"]
     assert without_file_part.status_code == 422
     assert without_file_part.json()["detail"] == "The form has no part named 'file' holding the video."
+
+
+def test_two_files_in_one_upload_are_refused(
+    gateway: GatewayProcess, world: World, signup: Callable[[], User], http: httpx.Client
+) -> None:
+    user = signup()
+    before = world.stored(user.id)
+    first, _ = _video(MiB)
+
+    resp = http.post(
+        f"{gateway.url}/jobs",
+        headers=user.headers,
+        files=[("file", ("a.mp4", first)), ("file", ("b.mp4", first))],
+    )
+
+    assert resp.status_code == 422 and resp.json()["detail"] == "Send one video per upload."
+    _assert_nothing_left(world, user, before)
+
+
+def test_a_client_that_goes_away_mid_upload_leaves_no_chunks(
+    gateway: GatewayProcess, world: World, signup: Callable[[], User]
+) -> None:
+    user = signup()
+    before = world.stored(user.id)
+    head = (
+        f"POST /jobs HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {user.token}\r\n"
+        f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {100 * MiB}\r\n\r\n"
+        '--b\r\nContent-Disposition: form-data; name="file"; filename="gone.mp4"\r\n\r\n'
+    ).encode()
+    data, _ = _video(12 * MiB)
+
+    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+        sock.sendall(head + data)
+        wait_for(lambda: world.stored(user.id)["chunks"] > before["chunks"], 30, "chunks to be written")
+    # the connection is closed: the gateway notices and removes what it wrote
+
+    wait_for(lambda: world.stored(user.id) == before, 30, "the partial upload to be removed")
+    assert "event=upload.abandoned" in gateway.log_tail(200)
