@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import hashlib
 import os
+import shutil
 import smtplib
 import time
 import uuid
@@ -17,7 +18,7 @@ import pymongo
 import pymysql
 import pytest
 
-from devstack.config import Config, Ports
+from devstack.config import ROOT, Config, Ports
 from devstack.process import port_open
 from devstack.stack import Stack
 
@@ -104,15 +105,20 @@ def test_smtp_message_lands_in_the_mail_folder(devstack: Stack) -> None:
 
 def test_down_stops_only_what_up_started(tmp_path: Path) -> None:
     """A second, throwaway devstack (other ports, other folder): up then down leaves nothing."""
-    cfg = Config(state=tmp_path / "state", cache=Config.from_env().cache, ports=Ports(offset=211))
+    # under .devstack/: postgres and mysql cannot enter pytest's private tmp folders
+    scratch = ROOT / ".devstack" / "scratch" / f"down-{uuid.uuid4().hex[:8]}"
+    cfg = Config(state=scratch, cache=Config.from_env().cache, ports=Ports(offset=211))
     stack = Stack(cfg)
     # rabbitmq: two processes (its own epmd too); ferretdb stores into postgres
     names = ["smtp", "postgres", "ferretdb", "rabbitmq"]
-    stack.up(names)
-    procs = [p.process() for s in stack.select(names) for p in s.processes]
-    pids = [p.pid for p in procs if p is not None]
-    assert len(pids) == 5
-    stack.down(names)
+    try:
+        stack.up(names)
+        procs = [p.process() for s in stack.select(names) for p in s.processes]
+        pids = [p.pid for p in procs if p is not None]
+        assert len(pids) == 5
+    finally:
+        stack.down(names)
+        shutil.rmtree(scratch, ignore_errors=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.1)
