@@ -40,6 +40,9 @@ Send the token as `Authorization: Bearer <access_token>`. Every error body is
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logs.setup(settings.log_level)
+    # pika logs a dropped connection with tracebacks at ERROR; the publisher reconnects and logs
+    # what matters itself (amqp.reconnect, job.event_not_published)
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,9 +1,11 @@
 """Publishing ``conversion.requested``: persistent, mandatory, confirmed by the broker.
 
 pika's BlockingConnection is not thread-safe, so one connection is shared behind a lock and
-used from worker threads (``anyio.to_thread``); a connection the broker dropped while we were
-idle is replaced and the publish retried once (the event id is stable, so a duplicate is
-harmless to the idempotent consumers).
+used from worker threads (``anyio.to_thread``). A BlockingConnection only answers heartbeats while
+it is used, so the broker drops one left idle for two heartbeat intervals: a connection idle for
+most of one interval is replaced before use, and a publish that still meets a broken connection
+is retried once on a new one (the event id is stable: a duplicate is harmless to the idempotent
+consumers).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from common.logs import kv
 log = logging.getLogger("gateway.events")
 
 _RETRYABLE = (pika.exceptions.AMQPConnectionError, pika.exceptions.AMQPChannelError, OSError)
+HEARTBEAT_SECONDS = 30
+IDLE_SECONDS = HEARTBEAT_SECONDS * 0.8  # replace a connection idle this long before using it
 
 
 class PublishFailed(Exception):
@@ -38,7 +42,7 @@ class Publisher:
     ) -> None:
         self._params = pika.URLParameters(url)
         self._params.client_properties = {"connection_name": name}
-        self._params.heartbeat = 30
+        self._params.heartbeat = HEARTBEAT_SECONDS
         self._params.blocked_connection_timeout = timeout
         self._params.socket_timeout = timeout
         self._params.stack_timeout = timeout
@@ -47,6 +51,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
+        self._used_at = 0.0  # monotonic time the connection last did something
 
     def publish(self, event: events.ConversionRequested) -> None:
         """Blocking; returns once the broker confirmed, raises PublishFailed otherwise."""
@@ -61,6 +66,7 @@ class Publisher:
                     self._drop()
                     if attempt == 2:
                         raise PublishFailed(f"the broker is unreachable: {exc!r}") from exc
+                    log.info(kv(event="amqp.reconnect", job=event.job.name, error=type(exc).__name__))
                 except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
                     raise PublishFailed(f"the broker refused the event: {exc!r}") from exc
         log.info(
@@ -93,6 +99,9 @@ class Publisher:
             self._drop()
 
     def _ensure_channel(self) -> BlockingChannel:
+        if time.monotonic() - self._used_at > IDLE_SECONDS:
+            self._drop()  # the broker may be about to give up on it: start afresh
+        self._used_at = time.monotonic()
         if self._connection is None or not self._connection.is_open or self._channel is None:
             self._drop()
             self._connection = pika.BlockingConnection(self._params)
