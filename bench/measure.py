@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psutil
 
+from devstack.config import ROOT
+
 MB = 1024 * 1024
 RSS_INTERVAL = 0.02  # seconds between RSS samples of the known tree
 SCAN_EVERY = 5  # look for new descendants every this many samples (a scan reads all of /proc)
@@ -39,7 +41,14 @@ def measure(argv: Sequence[str], log: Path | None = None, env: dict[str, str] | 
     out = log.open("wb") if log else subprocess.DEVNULL
     try:
         started = time.perf_counter()
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env)
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=env,
+            cwd=ROOT,  # for python -m bench.*
+        )
         sampler = TreeSampler(proc.pid)
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
