@@ -17,7 +17,7 @@ log() { printf '[build] %s\n' "$*" >&2; }
 version() {
   local v h
   v=$(cd "$1" && go list -m -f '{{.Version}}' "$2")
-  h=$(cat "$1"/go.mod "$1"/go.sum "$1"/*.go 2>/dev/null | sha256sum | cut -c1-8)
+  h=$(cat "$1"/go.mod "$1"/go.sum "$1"/*.go "$1"/*.ldflags 2>/dev/null | sha256sum | cut -c1-8)
   echo "$v-$h"
 }
 
@@ -73,7 +73,9 @@ ferretdb() {
 
 helm() {
   local dir="$HERE/go/helm"
-  build_tools helm "$(version "$dir" helm.sh/helm/v3)" "$dir" "" helm.sh/helm/v3/cmd/helm
+  # the release and the Kubernetes version it templates for by default (as helm's Makefile sets)
+  build_tools helm "$(version "$dir" helm.sh/helm/v3)" "$dir" "$(cat "$dir/build.ldflags")" \
+    helm.sh/helm/v3/cmd/helm
 }
 
 # paths: prints NAME=DIR lines for the devstack to source
