@@ -62,7 +62,16 @@ MB = 1_000_000
 MiB = 1024 * 1024
 TARGET_RATIO = 0.8
 SERVICE_ACCOUNT = "mp4mp3-gateway"
-NEEDED = ["mariadb", "rabbitmq", "ferretdb", "etcd", "kube-apiserver", "kube-controller-manager", "auth"]
+NEEDED = [
+    "mariadb",
+    "rabbitmq",
+    "postgres",
+    "ferretdb",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "auth",
+]
 FTYP = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"  # so the gateway takes it for an MP4
 
 

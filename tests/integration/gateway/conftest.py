@@ -31,7 +31,16 @@ from devstack.pki import PKI, kubeconfig
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, cluster_setup
 from devstack.stack import Stack
 
-NEEDED = ["mariadb", "rabbitmq", "ferretdb", "etcd", "kube-apiserver", "kube-controller-manager", "auth"]
+NEEDED = [
+    "mariadb",
+    "rabbitmq",
+    "postgres",
+    "ferretdb",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "auth",
+]
 SERVICE_ACCOUNT = "mp4mp3-gateway"
 REQUESTED_QUEUE = "operator.requested"
 

@@ -28,6 +28,7 @@ from devstack.samples import probe_codec, probe_duration, sample_video
 from devstack.servers.base import Server
 from devstack.servers.ferretdb import FerretDB
 from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer, NodeAgent
+from devstack.servers.postgres import Postgres
 from devstack.servers.rabbitmq import RabbitMQ
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, NAMESPACE, SERVICES, Service
 from devstack.stack import Stack
@@ -63,6 +64,7 @@ def throwaway(devstack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
     apiserver = KubeAPIServer(cfg)
     servers: list[Server] = [
         RabbitMQ(cfg),
+        Postgres(cfg),  # FerretDB's storage: FerretDB starts it, but does not stop it
         FerretDB(cfg),
         Etcd(cfg),
         apiserver,
