@@ -118,7 +118,10 @@ async def receive(request: Request, db: Database, settings: Settings, user: User
     started = time.monotonic()
     try:
         target, fields = await _parse(request, writer, settings.max_upload_bytes)
-        options = parse_options(fields)
+        try:
+            options = parse_options(fields)
+        except InvalidOptions as exc:
+            raise UploadRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         filename = clean_upload_name(target.multipart_filename)
         metadata = {
             "owner": user.id,
@@ -129,8 +132,6 @@ async def receive(request: Request, db: Database, settings: Settings, user: User
     except BaseException as exc:
         with anyio.CancelScope(shield=True):  # a client that went away must not leave chunks behind
             await writer.abort()
-        if isinstance(exc, InvalidOptions):
-            raise UploadRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         if isinstance(exc, UploadRejected):
             log.info(kv(event="upload.rejected", owner=user.id, status=exc.status_code, reason=exc.detail))
             await _drain(request, settings.drain_limit_bytes)

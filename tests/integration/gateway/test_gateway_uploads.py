@@ -304,3 +304,25 @@ def test_a_client_that_goes_away_mid_upload_leaves_no_chunks(
 
     wait_for(lambda: world.stored(user.id) == before, 30, "the partial upload to be removed")
     assert "event=upload.abandoned" in gateway.log_tail(200)
+
+
+def test_a_declared_size_far_over_the_cap_is_refused_before_reading_the_body(
+    gateway: GatewayProcess, signup: Callable[[], User]
+) -> None:
+    user = signup()
+    head = (
+        f"POST /jobs HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {user.token}\r\n"
+        f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {100 * 1024**3}\r\n\r\n"
+    ).encode()
+
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
+        sock.sendall(head)  # and not one byte of the 100 GiB
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b'"The video is larger than the limit of 4 GiB."' in answer
