@@ -65,6 +65,7 @@ class Chart:
     groups: list[str]
     series: dict[str, list[float | None]]
     limit: float | None = None  # drawn as a dashed line: the target
+    limit_label: str = "target"
     stacked: bool = False
     log: bool = False
 
@@ -219,7 +220,7 @@ def chart(record: Json, path: Path) -> Path | None:
         " (smoke: meaningless numbers)" if record.get("smoke") else ""
     )
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -241,13 +242,14 @@ def _bars(ax: Any, title: str, spec: Mapping[str, Any]) -> None:
             offset = (i - (len(series) - 1) / 2) * width
             ax.bar([x + offset for x in xs], [v or 0.0 for v in values], width, label=label)
     if spec.get("limit") is not None:
-        ax.axhline(spec["limit"], color="black", linestyle="--", linewidth=1, label="target")
+        label = spec.get("limit_label", "target")
+        ax.axhline(spec["limit"], color="black", linestyle="--", linewidth=1, label=label)
     if spec.get("log"):
         ax.set_yscale("log")
     ax.set_xticks(xs, groups, fontsize=8)
     ax.set_ylabel(spec["ylabel"])
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncols=2 if len(series) > 4 else 1)
 
 
 def _first_line(argv: list[str]) -> str:

@@ -60,7 +60,6 @@ def auth_section(smoke: bool = False, console: Console | None = None) -> Section
                 "requests/s",
                 [r.operation for r in results],
                 {"req/s": [r.requests_per_second for r in results]},
-                log=True,
             ),
         ],
         notes=[
