@@ -106,6 +106,10 @@ class RequestedConsumer:
             return self._retry_or_park(job, attempts, exc)
         except (PyMongoError, OSError) as exc:
             return self._retry_or_park(job, attempts, exc)
+        except Exception as exc:  # e.g. urllib3's MaxRetryError while the API server is down
+            # anything else is the world's fault until proven otherwise: retry, then park; never
+            # leave the message unsettled (an exception here would vanish in the worker thread)
+            return self._retry_or_park(job, attempts, exc)
         log.info(kv(job=job, event="requested-created" if created else "requested-exists"))
         return Verdict.ACK
 

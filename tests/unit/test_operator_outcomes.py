@@ -116,3 +116,15 @@ def test_outages_are_retried_then_parked() -> None:
     assert consumer(Down()).decide(requested().body(), attempts=0) is Verdict.RETRY
     assert consumer(Down()).decide(requested().body(), attempts=2) is Verdict.PARK
     assert json.loads(requested().body())["type"] == "conversion.requested"
+
+
+def test_an_unexpected_client_error_is_retried_not_lost() -> None:
+    """The kubernetes client raises urllib3's MaxRetryError (not an ApiException) while the API
+    server refuses connections: the request must be retried, then parked, never left unsettled."""
+
+    class Unreachable(Recorder):
+        def create(self, body: dict[str, Any]) -> bool:
+            raise RuntimeError("Max retries exceeded with url: /apis/mp4mp3.io/v1alpha1/...")
+
+    assert consumer(Unreachable()).decide(requested().body(), attempts=0) is Verdict.RETRY
+    assert consumer(Unreachable()).decide(requested().body(), attempts=2) is Verdict.PARK
