@@ -33,6 +33,12 @@ class FerretDB(Server):
         )
         self.main.wait_ready(self.ready, timeout=60, what="answering ping")
 
+    def stop(self) -> bool:
+        """FerretDB and its storage go together (it started PostgreSQL, so a stack that lists only
+        ferretdb must not leave PostgreSQL running)."""
+        stopped = super().stop()
+        return Postgres(self.cfg).stop() or stopped
+
     def ready(self) -> bool:
         try:
             client: pymongo.MongoClient = pymongo.MongoClient(
