@@ -662,7 +662,6 @@ def _section(sample: Input, floor: dict[str, float], results: dict[str, Any]) ->
                     "system": [results[b]["jobs_per_minute"] for b in labels],
                     "conversion floor (all cores)": [results[b]["floor_jobs_per_minute"] for b in labels],
                 },
-                log=True,
             ),
             Chart(
                 "CPU seconds per job, by process",

@@ -257,4 +257,5 @@ def _first_line(argv: list[str]) -> str:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout
     except OSError:
         return f"{argv[0]} not found"
-    return (out.strip().splitlines() or ["?"])[0][:60]
+    first = (out.strip().splitlines() or ["?"])[0]
+    return first.split(" Copyright")[0].split(" (http")[0][:80]  # the name and version only
