@@ -16,6 +16,9 @@ LOOPBACK = "127.0.0.1"
 class Ports:
     """Fixed, uncommon ports so the devstack runs beside any system copy of the same servers.
 
+    All below 32768: Linux hands out 32768-60999 as the local ports of outgoing connections, and
+    a client socket holding one of ours would make a restart fail with "address in use".
+
     ``MP4MP3_DEVSTACK_PORT_OFFSET`` shifts them all, e.g. to run two checkouts side by side.
     """
 
@@ -26,67 +29,67 @@ class Ports:
 
     @property
     def etcd(self) -> int:
-        return self._p(32379)
+        return self._p(20379)
 
     @property
     def etcd_peer(self) -> int:
-        return self._p(32380)
+        return self._p(20380)
 
     @property
     def apiserver(self) -> int:
-        return self._p(36443)
+        return self._p(24443)
 
     @property
     def controller_manager(self) -> int:
-        return self._p(36257)
+        return self._p(24257)
 
     @property
     def kubelet(self) -> int:
-        return self._p(36250)
+        return self._p(24250)
 
     @property
     def epmd(self) -> int:
-        return self._p(34369)
+        return self._p(22369)
 
     @property
     def amqp(self) -> int:
-        return self._p(35672)
+        return self._p(23672)
 
     @property
     def rabbitmq_management(self) -> int:
-        return self._p(35673)
+        return self._p(23673)
 
     @property
     def rabbitmq_dist(self) -> int:
-        return self._p(35674)
+        return self._p(23674)
 
     @property
     def mysql(self) -> int:
-        return self._p(33306)
+        return self._p(21306)
 
     @property
     def postgres(self) -> int:
-        return self._p(35432)
+        return self._p(23432)
 
     @property
     def mongo(self) -> int:
-        return self._p(37017)
+        return self._p(25017)
 
     @property
     def smtp(self) -> int:
-        return self._p(32525)
+        return self._p(20525)
 
     @property
     def gateway(self) -> int:
-        return self._p(38000)
+        return self._p(26000)
 
     @property
     def auth(self) -> int:
-        return self._p(38001)
+        return self._p(26001)
 
     @property
     def operator_health(self) -> int:
-        return self._p(38002)
+        return self._p(26002)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The auth process the devstack runs (uvicorn, port 38001) serves the contract over real HTTP."""
+"""The auth process the devstack runs (uvicorn, port 26001) serves the contract over real HTTP."""
 
 from __future__ import annotations
 

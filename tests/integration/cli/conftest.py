@@ -31,7 +31,7 @@ NEEDED = [
     "operator",
     "gateway",
 ]
-PORT_OFFSET = 800  # this suite's throwaway gateway: 38000 + 800
+PORT_OFFSET = 800  # this suite's throwaway gateway: 26000 + 800
 
 
 @pytest.fixture(scope="session")
