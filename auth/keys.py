@@ -22,10 +22,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from common.logs import kv
+from common.tokens import ALGORITHM
 
 log = logging.getLogger("auth.keys")
 
-ALGORITHM = "RS256"
 MIN_BITS = 2048
 GENERATED_BITS = 2048
 

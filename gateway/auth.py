@@ -20,17 +20,12 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from common.logs import kv
+from common.tokens import ALGORITHM, InvalidToken, decode, signing_kid
 
 log = logging.getLogger("gateway.auth")
 
-ALGORITHM = "RS256"
-REQUIRED_CLAIMS = ("sub", "email", "iat", "exp", "iss", "aud")
 # the user id becomes a Kubernetes label value: 63 characters, alphanumerics and -_. inside
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
-
-
-class InvalidToken(Exception):
-    """The token must not be trusted; ``str(exc)`` is a sentence for the client."""
 
 
 class KeysUnavailable(Exception):
@@ -114,50 +109,17 @@ class TokenVerifier:
         self._leeway = leeway
 
     async def verify(self, token: str) -> User:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise InvalidToken("The token is malformed.") from None
-        if header.get("alg") != ALGORITHM:
-            raise InvalidToken(f"The token must be signed with {ALGORITHM}.")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
+        kid = signing_kid(token)
+        if kid is None:
             raise InvalidToken("The token does not name its signing key (kid).")
         key = await self._keys.key(kid)
-        claims = self._decode(token, key)
+        claims = decode(token, key, issuer=self._issuer, audience=self._audience, leeway=self._leeway)
         sub, email = claims["sub"], claims["email"]
         if not isinstance(sub, str) or not _LABEL_VALUE.match(sub):
             raise InvalidToken("The token's subject is not a valid user id.")
         if not isinstance(email, str) or "@" not in email:
             raise InvalidToken("The token's email claim is not an email address.")
         return User(id=sub, email=email)
-
-    def _decode(self, token: str, key: Any) -> dict[str, Any]:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                audience=self._audience,
-                issuer=self._issuer,
-                leeway=self._leeway,
-                options={"require": list(REQUIRED_CLAIMS)},
-            )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("The token has expired; log in again.") from None
-        except jwt.InvalidAudienceError:
-            raise InvalidToken("The token was issued for another audience.") from None
-        except jwt.InvalidIssuerError:
-            raise InvalidToken("The token was issued by another issuer.") from None
-        except jwt.MissingRequiredClaimError as exc:
-            raise InvalidToken(f"The token lacks the {exc.claim!r} claim.") from None
-        except jwt.InvalidSignatureError:
-            raise InvalidToken("The token's signature does not verify.") from None
-        except jwt.ImmatureSignatureError:
-            raise InvalidToken("The token is not valid yet.") from None
-        except jwt.InvalidTokenError:
-            raise InvalidToken("The token is not valid.") from None
-        return claims
 
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from the auth service's POST /login")
