@@ -217,16 +217,10 @@ def world(stack: Stack, folder: Path) -> Iterator[World]:
 
 
 def _service_account_token(admin: Kube, namespace: str) -> str:
-    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{SERVICE_ACCOUNT}/token"
-    request = {
-        "apiVersion": "authentication.k8s.io/v1",
-        "kind": "TokenRequest",
-        "spec": {"expirationSeconds": 7200},
-    }
     deadline = time.monotonic() + 30
     while True:
         try:
-            return str(admin.create(path, request)["status"]["token"])
+            return admin.service_account_token(namespace, SERVICE_ACCOUNT, 7200)
         except ApiError as exc:
             if exc.status != 404 or time.monotonic() > deadline:
                 raise

@@ -83,6 +83,23 @@ class Kube:
     def delete(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.request("DELETE", path, body)
 
+    def service_account_token(
+        self, namespace: str, account: str, seconds: int, bound_pod: dict[str, Any] | None = None
+    ) -> str:
+        """A token of ServiceAccount ``account`` (TokenRequest), bound to ``bound_pod`` if given."""
+        spec: dict[str, Any] = {"expirationSeconds": seconds}
+        if bound_pod is not None:
+            meta = bound_pod["metadata"]
+            spec["boundObjectRef"] = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": meta["name"],
+                "uid": meta["uid"],
+            }
+        request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token"
+        return str(self.create(path, request)["status"]["token"])
+
     def watch(
         self, path: str, resource_version: str, timeout: int = 300, **params: Any
     ) -> Iterator[dict[str, Any]]:

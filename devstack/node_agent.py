@@ -153,22 +153,8 @@ class PodRun:
         return env, mounts
 
     def _token(self, service_account: str) -> str:
-        meta = self.pod["metadata"]
-        request = {
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenRequest",
-            "spec": {
-                "expirationSeconds": TOKEN_SECONDS,
-                "boundObjectRef": {
-                    "apiVersion": "v1",
-                    "kind": "Pod",
-                    "name": meta["name"],
-                    "uid": meta["uid"],
-                },
-            },
-        }
-        path = f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{service_account}/token"
-        return str(self.agent.kube.create(path, request)["status"]["token"])
+        namespace = self.pod["metadata"]["namespace"]
+        return self.agent.kube.service_account_token(namespace, service_account, TOKEN_SECONDS, self.pod)
 
     def _run_init_containers(
         self, env: dict[str, str], mounts: list[tuple[str, str]]

@@ -231,14 +231,7 @@ class Service(KubeServer):
         except ApiError as exc:
             if exc.status != 409:
                 raise
-        token = kube.create(
-            f"{sa_path}/{account}/token",
-            {
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenRequest",
-                "spec": {"expirationSeconds": TOKEN_SECONDS},
-            },
-        )["status"]["token"]
+        token = kube.service_account_token(NAMESPACE, account, TOKEN_SECONDS)
         kube.close()
         config = kubeconfig(
             self.api_url,

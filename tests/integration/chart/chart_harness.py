@@ -4,8 +4,6 @@ kubectl and say why the API server refused them."""
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,13 +84,3 @@ def _kubectl_with_objects(
     if proc.returncode != 0:
         raise KubectlRefused(proc.stderr.strip() or proc.stdout.strip())
     return proc.stdout
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

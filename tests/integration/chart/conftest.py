@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from chart_harness import wait_for
 
 from devstack.kube import ApiError, Kube
+from devstack.process import wait_until as wait_for
 from devstack.stack import Stack
 
 # The chart is judged by the API server alone: none of our services needs to run for it.

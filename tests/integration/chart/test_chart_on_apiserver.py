@@ -4,6 +4,7 @@ renders, with the default, the bundled and the external values, passes `kubectl 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -21,11 +22,11 @@ from chart_harness import (
     KubectlRefused,
     helm_template,
     kubectl_apply,
-    wait_for,
 )
 
 from common.resources import API_VERSION, KIND, OWNER_LABEL
 from devstack.kube import Kube
+from devstack.process import wait_until as wait_for
 from devstack.stack import Stack
 
 pytestmark = pytest.mark.devstack
@@ -55,11 +56,8 @@ def test_the_charts_crds_are_established(helm: str, kubectl: list[str], admin: K
         )
 
     for crd in crds:
-        wait_for(
-            lambda name=crd["metadata"]["name"]: established(name),
-            30,
-            f"{crd['metadata']['name']} established",
-        )
+        name = crd["metadata"]["name"]
+        wait_for(functools.partial(established, name), 30, f"{name} established")
 
 
 @pytest.mark.parametrize("values", list(VALUES_SETS))

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_harness import Account, Cli, new_account, wait_for
+from cli_harness import Account, Cli, new_account
 
 from devstack.config import LOOPBACK, ROOT, Ports
+from devstack.process import wait_until as wait_for
 from devstack.servers.services import SERVICES
 from devstack.stack import Stack
 

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_harness import Account, Cli, wait_for
+from cli_harness import Account, Cli
 
+from devstack.process import wait_until as wait_for
 from devstack.samples import probe_codec, probe_duration
 
 pytestmark = [pytest.mark.devstack, pytest.mark.usefixtures("account")]

@@ -22,12 +22,13 @@ import pika
 import pymongo
 import pytest
 import yaml
-from gateway_harness import GatewayProcess, TestKeys, wait_for
+from gateway_harness import GatewayProcess, TestKeys
 
 from common.resources import GROUP, OWNER_LABEL, PLURAL, VERSION, mp3_id
 from devstack.config import ROOT
 from devstack.kube import ApiError, Kube
 from devstack.pki import PKI, kubeconfig
+from devstack.process import wait_until as wait_for
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, cluster_setup
 from devstack.stack import Stack
 
@@ -206,16 +207,7 @@ def world(devstack: Stack, admin: Kube, kubectl: list[str]) -> Iterator[World]:
 
 def _token(admin: Kube, namespace: str) -> str | None:
     try:
-        return str(
-            admin.create(
-                f"/api/v1/namespaces/{namespace}/serviceaccounts/{SERVICE_ACCOUNT}/token",
-                {
-                    "apiVersion": "authentication.k8s.io/v1",
-                    "kind": "TokenRequest",
-                    "spec": {"expirationSeconds": 7200},
-                },
-            )["status"]["token"]
-        )
+        return admin.service_account_token(namespace, SERVICE_ACCOUNT, 7200)
     except ApiError as exc:
         if exc.status == 404:
             return None

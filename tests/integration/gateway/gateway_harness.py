@@ -27,21 +27,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.config import LOOPBACK, ROOT
+from devstack.process import wait_until as wait_for
 
 MiB = 1024 * 1024
 ISSUER, AUDIENCE = "mp4mp3-auth", "mp4mp3"
 # an ISO-BMFF ftyp box: size 24, "ftyp", major brand isom, minor version, two compatible brands
 FTYP = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def free_port() -> int:

@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from conftest import User, World
-from gateway_harness import GatewayProcess, MiB, TestKeys, hs256_with_public_key, mp4_like, wait_for
+from gateway_harness import GatewayProcess, MiB, TestKeys, hs256_with_public_key, mp4_like
+
+from devstack.process import wait_until as wait_for
 
 pytestmark = pytest.mark.devstack
 

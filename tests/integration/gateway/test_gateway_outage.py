@@ -18,12 +18,13 @@ import httpx
 import pytest
 import yaml
 from conftest import SERVICE_ACCOUNT, User
-from gateway_harness import GatewayProcess, wait_for
+from gateway_harness import GatewayProcess
 
 from devstack.config import ROOT, Config, Ports
 from devstack.kube import Kube
 from devstack.pki import PKI, kubeconfig
 from devstack.process import port_open
+from devstack.process import wait_until as wait_for
 from devstack.samples import probe_codec, probe_duration, sample_video
 from devstack.servers.base import Server
 from devstack.servers.ferretdb import FerretDB
@@ -109,13 +110,7 @@ def _gateway_kubeconfig(cfg: Config) -> Path:
     """A kubeconfig holding a token of the gateway's ServiceAccount in the throwaway cluster."""
     admin = Kube.from_kubeconfig(cfg.kubeconfig)
     try:
-        path = f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/{SERVICE_ACCOUNT}/token"
-        request = {
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenRequest",
-            "spec": {"expirationSeconds": 7200},
-        }
-        token = admin.create(path, request)["status"]["token"]
+        token = admin.service_account_token(NAMESPACE, SERVICE_ACCOUNT, 7200)
     finally:
         admin.close()
     config = kubeconfig(

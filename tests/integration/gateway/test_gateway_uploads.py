@@ -13,10 +13,11 @@ import httpx
 import pytest
 from bson import ObjectId
 from conftest import User, World
-from gateway_harness import GatewayProcess, MiB, RssSampler, mp4_like, multipart, wait_for, write_mp4_like
+from gateway_harness import GatewayProcess, MiB, RssSampler, mp4_like, multipart, write_mp4_like
 
 from common.events import requested_event_id
 from common.resources import OWNER_LABEL
+from devstack.process import wait_until as wait_for
 
 pytestmark = pytest.mark.devstack
 

@@ -24,12 +24,13 @@ import httpx
 import pymongo
 import pytest
 import yaml
-from operator_harness import EventTap, OperatorProcess, make_video, wait_for
+from operator_harness import EventTap, OperatorProcess, make_video
 
 from common.resources import CHUNK_SIZE, GROUP, JOB_LABEL, OWNER_LABEL, PLURAL, VERSION, job_name
 from devstack.config import ROOT
 from devstack.kube import ApiError, Kube
 from devstack.pki import PKI, kubeconfig
+from devstack.process import wait_until as wait_for
 from devstack.servers.services import cluster_setup
 from devstack.stack import Stack
 
@@ -319,16 +320,7 @@ class Worlds:
 
 def _token(admin: Kube, namespace: str) -> str | None:
     try:
-        return str(
-            admin.create(
-                f"/api/v1/namespaces/{namespace}/serviceaccounts/{SERVICE_ACCOUNT}/token",
-                {
-                    "apiVersion": "authentication.k8s.io/v1",
-                    "kind": "TokenRequest",
-                    "spec": {"expirationSeconds": 7200},
-                },
-            )["status"]["token"]
-        )
+        return admin.service_account_token(namespace, SERVICE_ACCOUNT, 7200)
     except ApiError as exc:
         if exc.status == 404:
             return None

@@ -10,8 +10,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,17 +21,7 @@ import psutil
 from common import messaging
 from common.events import FAILED, SUCCEEDED
 from devstack.config import LOOPBACK, ROOT
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
+from devstack.process import wait_until as wait_for
 
 # -- videos -----------------------------------------------------------------------------------------
 

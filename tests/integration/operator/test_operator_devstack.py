@@ -13,10 +13,10 @@ import pymongo
 import pytest
 import yaml
 from bson import ObjectId
-from operator_harness import wait_for
 
 from common.resources import CHUNK_SIZE, GROUP, OWNER_LABEL, PLURAL, VERSION, job_name
 from devstack.kube import ApiError, Kube
+from devstack.process import wait_until as wait_for
 from devstack.servers.services import NAMESPACE
 from devstack.stack import Stack
 

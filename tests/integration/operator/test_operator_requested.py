@@ -10,11 +10,11 @@ import pika
 import pytest
 from bson import ObjectId
 from conftest import World
-from operator_harness import wait_for
 
 from common import messaging
 from common.events import REQUESTED, ConversionRequested, JobRef, Owner, requested_event_id
 from common.resources import FINALIZER, OWNER_LABEL, job_name
+from devstack.process import wait_until as wait_for
 
 pytestmark = pytest.mark.devstack
 QUEUE = "operator.requested"

@@ -16,9 +16,10 @@ import psutil
 import pytest
 from bson import ObjectId
 from conftest import World, Worlds
-from operator_harness import converter_processes, wait_for
+from operator_harness import converter_processes
 
 from common.resources import CHUNK_SIZE
+from devstack.process import wait_until as wait_for
 
 pytestmark = [pytest.mark.devstack, pytest.mark.slow]
 
@@ -70,7 +71,11 @@ def test_deleting_a_running_conversionjob_removes_job_pods_files_and_rbac(world:
     wait_for(lambda: not world.objects("pods", name), 60, "the pods to go")
     wait_for(lambda: not converter_processes(name), 30, "the converter process to stop")
     for kind in ("serviceaccounts", "roles", "rolebindings"):  # owned by the ConversionJob: collected
-        wait_for(lambda kind=kind: not world.objects(kind, name), 60, f"the per-job {kind} to go")
+
+        def gone(kind: str = kind) -> bool:
+            return not world.objects(kind, name)
+
+        wait_for(gone, 60, f"the per-job {kind} to go")
     assert world.db["videos.files"].count_documents({"_id": ObjectId(video_id)}) == 0
     assert world.db["videos.chunks"].count_documents({"files_id": ObjectId(video_id)}) == 0
     assert world.mp3s_of(name) == []

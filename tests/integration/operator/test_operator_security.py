@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 from conftest import World, Worlds
-from operator_harness import wait_for
 
 from common.resources import job_name
 from devstack.config import ROOT
+from devstack.process import wait_until as wait_for
 
 pytestmark = pytest.mark.devstack
 
