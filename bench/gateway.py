@@ -54,6 +54,7 @@ from common.resources import CHUNK_SIZE, GROUP, MP3S_BUCKET, PLURAL, VERSION, VI
 from devstack.config import LOOPBACK, ROOT
 from devstack.kube import ApiError, Kube
 from devstack.pki import PKI, kubeconfig
+from devstack.servers.rabbitmq import management as _rabbit
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, cluster_setup
 from devstack.stack import Stack
 
@@ -225,18 +226,6 @@ def _service_account_token(admin: Kube, namespace: str) -> str:
             if exc.status != 404 or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-
-
-def _rabbit(amqp_url: str, port: int, method: str, path: str, body: dict[str, Any] | None = None) -> None:
-    parts = urlsplit(amqp_url)
-    resp = httpx.request(
-        method,
-        f"http://{parts.hostname}:{port}{path}",
-        json=body,
-        auth=(parts.username or "", parts.password or ""),
-    )
-    if resp.status_code not in (200, 201, 204, 404):
-        raise RuntimeError(f"RabbitMQ management {method} {path}: {resp.status_code} {resp.text}")
 
 
 @contextmanager

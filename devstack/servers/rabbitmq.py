@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import pika
 import pika.exceptions
 
@@ -125,3 +128,18 @@ class RabbitMQ(Server):
             "rabbitmq": f"amqp://{LOOPBACK}:{p.amqp}",
             "rabbitmq management": f"http://{LOOPBACK}:{p.rabbitmq_management}/ (user {USER})",
         }
+
+
+def management(amqp_url: str, port: int, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+    """Call RabbitMQ's management HTTP API (e.g. to make or drop a test's own vhost) with the
+    credentials of ``amqp_url``; 404 counts as done, so deletes are idempotent."""
+    parts = urlsplit(amqp_url)
+    resp = httpx.request(
+        method,
+        f"http://{parts.hostname}:{port}{path}",
+        json=body,
+        auth=(parts.username or "", parts.password or ""),
+        timeout=30,
+    )
+    if resp.status_code not in (200, 201, 204, 404):
+        raise RuntimeError(f"RabbitMQ management {method} {path}: {resp.status_code} {resp.text}")

@@ -29,6 +29,7 @@ from devstack.config import ROOT
 from devstack.kube import ApiError, Kube
 from devstack.pki import PKI, kubeconfig
 from devstack.process import wait_until as wait_for
+from devstack.servers.rabbitmq import management as _rabbit_admin
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, cluster_setup
 from devstack.stack import Stack
 
@@ -212,18 +213,6 @@ def _token(admin: Kube, namespace: str) -> str | None:
         if exc.status == 404:
             return None
         raise
-
-
-def _rabbit_admin(
-    amqp_url: str, port: int, method: str, path: str, body: dict[str, Any] | None = None
-) -> None:
-    """RabbitMQ's management API, with the devstack's credentials."""
-    parts = urlsplit(amqp_url)
-    url = f"http://{parts.hostname}:{port}{path}"
-    resp = httpx.request(
-        method, url, json=body, auth=(parts.username or "", parts.password or ""), timeout=30
-    )
-    assert resp.status_code in (200, 201, 204, 404), resp.text
 
 
 @pytest.fixture(scope="session")
