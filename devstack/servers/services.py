@@ -109,8 +109,6 @@ def _operator_env(cfg: Config, env: Env) -> Env:
         "OPERATOR_PEER_ID": "devstack-operator",
         # the converter Job's pod: the devstack node runs its command as a local process
         "OPERATOR_CONVERTER_IMAGE": "mp4mp3/converter:dev",
-        # ...from the repo, so `python -m converter_job` imports the checkout's code
-        "OPERATOR_CONVERTER_WORKING_DIR": str(ROOT),
         "OPERATOR_CONVERTER_MONGO_URI": env["MONGO_URI"],
         "KUBECONFIG": str(cfg.dir("operator") / "kubeconfig"),
     }

@@ -95,7 +95,6 @@ class World:
             "OPERATOR_PEER_ID": f"test-{self.tag}-{len(self.operators)}",
             "OPERATOR_CONVERTER_IMAGE": "mp4mp3/converter:test",
             "OPERATOR_CONVERTER_MONGO_URI": self.mongo_uri,
-            "OPERATOR_CONVERTER_WORKING_DIR": str(ROOT),
             "KUBECONFIG": str(self.kubeconfig),
             **overrides,
         }
