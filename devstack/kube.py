@@ -74,6 +74,15 @@ class Kube:
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         return self.request("GET", path, params=params or None)
 
+    def exists(self, path: str) -> bool:
+        try:
+            self.get(path)
+            return True
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
     def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", path, body)
 

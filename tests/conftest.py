@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from devstack.kube import Kube
+from devstack.process import wait_until
 from devstack.stack import Stack
 
 
@@ -37,3 +39,14 @@ def kubectl(devstack: Stack) -> list[str]:
     """argv prefix for kubectl against the devstack, as the admin."""
     binary = devstack.cfg.binaries["KUBERNETES_BIN"] / "kubectl"
     return [str(binary), f"--kubeconfig={devstack.cfg.kubeconfig}"]
+
+
+@pytest.fixture
+def namespace(kube: Kube) -> Iterator[str]:
+    """A Kubernetes namespace of this test's own, with its default ServiceAccount; deleted after."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    # pods need the default ServiceAccount, which the serviceaccount controller makes
+    wait_until(lambda: kube.exists(f"/api/v1/namespaces/{name}/serviceaccounts/default"), 30, "default SA")
+    yield name
+    kube.delete(f"/api/v1/namespaces/{name}")

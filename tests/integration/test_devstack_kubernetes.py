@@ -5,36 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from devstack.kube import ApiError, Kube
+from devstack.kube import Kube
 from devstack.process import wait_until as wait_for
 
 pytestmark = pytest.mark.devstack
-
-
-@pytest.fixture
-def namespace(kube: Kube) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    kube.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    # pods need the namespace's default ServiceAccount, made by the serviceaccount controller
-    wait_for(lambda: _exists(kube, f"/api/v1/namespaces/{name}/serviceaccounts/default"), 30, "default SA")
-    yield name
-    kube.delete(f"/api/v1/namespaces/{name}")
-
-
-def _exists(kube: Kube, path: str) -> bool:
-    try:
-        kube.get(path)
-        return True
-    except ApiError as exc:
-        if exc.status == 404:
-            return False
-        raise
 
 
 def job(name: str, code: str, backoff: int = 0, sa: str | None = None) -> dict[str, Any]:
