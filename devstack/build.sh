@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the devstack's Go servers once, cached by version outside the repo.
-#   devstack/build.sh [kubernetes|etcd|ferretdb|helm ...]   (default: all)
+#   devstack/build.sh [kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s ...]   (default: all)
 # Each wrapper module under devstack/go/ pins one release; the binaries land in
 # $MP4MP3_CACHE/<name>-<version>/ and a second run only checks they are there.
 set -euo pipefail
@@ -57,7 +57,10 @@ kubernetes() {
   build_tools kubernetes "$ver" "$dir" "$ld" \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kubectl
+    k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kube-proxy \
+    k8s.io/kubernetes/cmd/kubelet
 }
 
 etcd() {
@@ -78,19 +81,37 @@ helm() {
     helm.sh/helm/v3/cmd/helm
 }
 
+coredns() {
+  local dir="$HERE/go/coredns"
+  build_tools coredns "$(version "$dir" github.com/coredns/coredns)" "$dir" "" github.com/coredns/coredns
+}
+
+crictl() {
+  local dir="$HERE/go/crictl"
+  build_tools crictl "$(version "$dir" sigs.k8s.io/cri-tools)" "$dir" "" sigs.k8s.io/cri-tools/cmd/crictl
+}
+
+k9s() {
+  local dir="$HERE/go/k9s"
+  build_tools k9s "$(version "$dir" github.com/derailed/k9s)" "$dir" "" github.com/derailed/k9s
+}
+
 # paths: prints NAME=DIR lines for the devstack to source
 paths() {
   echo "KUBERNETES_BIN=$CACHE/kubernetes-$(version "$HERE/go/kubernetes" k8s.io/kubernetes)"
   echo "ETCD_BIN=$CACHE/etcd-$(version "$HERE/go/etcd" go.etcd.io/etcd/server/v3)"
   echo "FERRETDB_BIN=$CACHE/ferretdb-$(version "$HERE/go/ferretdb" github.com/FerretDB/FerretDB)"
   echo "HELM_BIN=$CACHE/helm-$(version "$HERE/go/helm" helm.sh/helm/v3)"
+  echo "K9S_BIN=$CACHE/k9s-$(version "$HERE/go/k9s" github.com/derailed/k9s)"
+  echo "COREDNS_BIN=$CACHE/coredns-$(version "$HERE/go/coredns" github.com/coredns/coredns)"
+  echo "CRICTL_BIN=$CACHE/crictl-$(version "$HERE/go/crictl" sigs.k8s.io/cri-tools)"
 }
 
 targets=("$@")
-((${#targets[@]})) || targets=(etcd ferretdb helm kubernetes)
+((${#targets[@]})) || targets=(etcd ferretdb helm kubernetes crictl coredns k9s)
 for t in "${targets[@]}"; do
   case $t in
-    kubernetes|etcd|ferretdb|helm|paths) "$t" ;;
+    kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s|paths) "$t" ;;
     *) log "unknown target: $t"; exit 2 ;;
   esac
 done

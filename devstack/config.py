@@ -138,3 +138,15 @@ class Config:
     @property
     def venv_bin(self) -> Path:
         return ROOT / ".venv" / "bin"
+
+    @property
+    def buildah_args(self) -> list[str]:
+        """buildah's global flags: its images and layer cache live under the cache dir, outside the
+        repo, so a fresh clone or `make clean-state` does not rebuild them."""
+        home = self.cache / "buildah"
+        return ["--root", str(home / "storage"), "--runroot", str(home / "run"), "--storage-driver", "overlay"]
+
+    @property
+    def containerd_socket(self) -> Path:
+        """The devstack's containerd (the node's runtime); images are imported through it."""
+        return self.state / "containerd" / "containerd.sock"

@@ -13,12 +13,12 @@ from pathlib import Path
 import yaml
 
 from devstack.config import LOOPBACK, ROOT
+from devstack.network import SERVICE_CIDR
 from devstack.pki import PKI, kubeconfig
 from devstack.process import port_open
 from devstack.servers.base import Server
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
-SERVICE_CIDR = "10.96.0.0/24"
 NODE_NAME = "devstack"
 CONTROLLERS = [
     "job-controller",
