@@ -144,7 +144,14 @@ class Config:
         """buildah's global flags: its images and layer cache live under the cache dir, outside the
         repo, so a fresh clone or `make clean-state` does not rebuild them."""
         home = self.cache / "buildah"
-        return ["--root", str(home / "storage"), "--runroot", str(home / "run"), "--storage-driver", "overlay"]
+        return [
+            "--root",
+            str(home / "storage"),
+            "--runroot",
+            str(home / "run"),
+            "--storage-driver",
+            "overlay",
+        ]
 
     @property
     def containerd_socket(self) -> Path:
