@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Annotated
 
 import typer
 
+from devstack.config import Config
+from devstack.images import ImageError, build_all
 from devstack.process import StartError
 from devstack.stack import Stack
 
@@ -48,6 +51,27 @@ def env() -> None:
     """Print the shell exports of the running devstack."""
     for key, value in sorted(Stack().env().items()):
         print(f"export {key}={value!r}")
+
+
+@app.command()
+def images(
+    load: Annotated[bool, typer.Option(help="import into the node's containerd (it must run)")] = True,
+) -> None:
+    """Build the images from docker/*.Dockerfile (only what changed) and import them into containerd."""
+    cfg = Config.from_env()
+    started = time.monotonic()
+    try:
+        built = build_all(cfg, load=load, echo=True)
+    except ImageError as exc:
+        print(f"\nFAILED: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    print(f"\n  {'image':<14}{'size':>9}{'build':>9}{'import':>9}  ref")
+    for image in built:
+        print(
+            f"  {image.name:<14}{image.size / 1e6:>7.0f}MB{image.build_seconds:>8.0f}s"
+            f"{image.import_seconds:>8.0f}s  {image.ref}"
+        )
+    print(f"\n  total {time.monotonic() - started:.1f}s")
 
 
 def main() -> None:

@@ -1,0 +1,267 @@
+"""The project's images, built here from docker/*.Dockerfile with buildah and loaded into the
+devstack's containerd: no Docker engine, no registry (``python -m devstack images``).
+
+Every image is tagged by a digest of its inputs, so an unchanged one is neither rebuilt nor
+re-imported: the base image (Debian bookworm's Python 3.11, made by devstack/base-image.sh) by
+the script and the host settings it copies in; a service's by its Dockerfile, the files it
+COPYs and the base image it starts from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.config import ROOT, Config
+
+SERVICES = ("auth", "gateway", "operator", "notification", "converter")
+DOCKER = ROOT / "docker"
+BASE_SCRIPT = ROOT / "devstack" / "base-image.sh"
+BASE_REPO = "localhost/mp4mp3/python"
+BASE_TAG = "3.11-bookworm"
+SERVICE_REPO = "localhost/mp4mp3"
+# crun (buildah's default here) fails on this machine's hybrid cgroups; runc works
+RUNTIME = "/usr/sbin/runc"
+# host settings the base image copies in: a change in them is a change of the image
+HOST_INPUTS = ("/etc/apt/sources.list", "/etc/apt/sources.list.d", "/etc/apt/apt.conf.d", "/etc/pip.conf")
+HOST_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CERT", "SSL_CERT_FILE")
+NAMESPACE = "k8s.io"  # the containerd namespace the kubelet's CRI plugin reads
+
+
+@dataclass
+class Image:
+    """One image as `ensure_images` left it, with what it cost."""
+
+    name: str
+    ref: str
+    size: int = 0
+    build_seconds: float = 0.0  # 0 when the tag already existed
+    import_seconds: float = 0.0  # 0 when containerd already had it (or was not asked)
+
+
+class ImageError(RuntimeError):
+    """A build or an import failed; the message says which image and why."""
+
+
+def ensure_images(cfg: Config, *, load: bool = True) -> dict[str, str]:
+    """Build what is missing, import into containerd what it lacks; {service: image ref}."""
+    return {image.name: image.ref for image in build_all(cfg, load=load) if image.name in SERVICES}
+
+
+def build_all(cfg: Config, *, load: bool = True, echo: bool = False) -> list[Image]:
+    """The base image, then every service's; each imported into containerd when `load`."""
+    if load and not cfg.containerd_socket.exists():
+        raise ImageError(f"containerd is not running (no socket at {cfg.containerd_socket}): start the node")
+    base = ensure_base(cfg, echo=echo)
+    images = [base]
+    for service in SERVICES:
+        image = ensure_service(cfg, service, base.ref, echo=echo)
+        if load:
+            image.import_seconds = ensure_imported(cfg, image.ref, echo=echo)
+        images.append(image)
+    return images
+
+
+# --- base image ---------------------------------------------------------------------------------
+
+
+def ensure_base(cfg: Config, *, echo: bool = False) -> Image:
+    """localhost/mp4mp3/python:3.11-bookworm-<digest>, made once per machine (debootstrap ≈ 160 s)."""
+    digest = base_digest()
+    ref = f"{BASE_REPO}:{BASE_TAG}-{digest}"
+    image = Image("base", ref)
+    if not exists(cfg, ref):
+        started = time.monotonic()
+        _say(echo, f"base image {ref}: debootstrap of bookworm (a few minutes, once per machine)")
+        tarball = base_rootfs(cfg, digest)
+        commit_rootfs(cfg, tarball, ref)
+        tarball.unlink()  # the image holds it now; the tarball would only double the disk use
+        image.build_seconds = time.monotonic() - started
+    buildah(cfg, "tag", ref, f"{BASE_REPO}:{BASE_TAG}")
+    image.size = size(cfg, ref)
+    return image
+
+
+def base_digest() -> str:
+    """The script (its package list inside) and the host settings it copies into the image."""
+    h = hashlib.sha256(BASE_SCRIPT.read_bytes())
+    for path in _files(*map(Path, HOST_INPUTS)):
+        h.update(str(path).encode() + b"\0" + path.read_bytes())
+    ca = Path(host_ca_bundle())
+    if ca.is_file():
+        h.update(ca.read_bytes())
+    for key in HOST_ENV:
+        h.update(f"{key}={_env(key)}".encode())
+    return h.hexdigest()[:12]
+
+
+def host_mirror() -> str:
+    """The host's Debian mirror: the first bookworm `deb` source in /etc/apt (deb822 or one-line)."""
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for stanza in re.split(r"\n\s*\n", path.read_text()):
+            fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
+            types, suites = fields.get("Types", "").split(), fields.get("Suites", "").split()
+            if "deb" in types and "bookworm" in suites and fields.get("Enabled", "yes") != "no":
+                return fields["URIs"].split()[0]
+    lists = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]
+    for path in (p for p in lists if p.is_file()):
+        for line in path.read_text().splitlines():
+            words = re.sub(r"\[[^]]*\]", "", line).split()
+            if len(words) >= 3 and words[0] == "deb" and words[2] == "bookworm":
+                return words[1]
+    raise ImageError("no bookworm 'deb' source in /etc/apt: the base image needs the host's Debian mirror")
+
+
+def host_ca_bundle() -> str:
+    return _env("PIP_CERT") or _env("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
+
+
+def base_rootfs(cfg: Config, digest: str) -> Path:
+    """The root filesystem as a tarball under the cache (kept until committed, so a failed commit
+    does not repeat the debootstrap)."""
+    out = cfg.cache / "images" / f"base-{digest}.tar"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _run(["nice", "-n", "10", str(BASE_SCRIPT), host_mirror(), str(out)], what="base image rootfs")
+    return out
+
+
+def commit_rootfs(cfg: Config, tarball: Path, ref: str) -> None:
+    container = buildah(cfg, "from", "scratch").strip()
+    try:
+        buildah(cfg, "add", container, str(tarball), "/")
+        buildah(
+            cfg, "config",
+            "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--env", "LANG=C.UTF-8",
+            "--cmd", "python3",
+            "--label", "org.opencontainers.image.description=mp4mp3 base: Debian bookworm, Python 3.11",
+            container,
+        )  # fmt: skip
+        buildah(cfg, "commit", "--format", "docker", container, ref)
+    finally:
+        buildah(cfg, "rm", container)
+
+
+# --- service images -----------------------------------------------------------------------------
+
+
+def ensure_service(cfg: Config, service: str, base_ref: str, *, echo: bool = False) -> Image:
+    """localhost/mp4mp3/<service>:<digest>, built with `buildah bud --layers` when missing."""
+    dockerfile = DOCKER / f"{service}.Dockerfile"
+    ref = f"{SERVICE_REPO}/{service}:{service_digest(cfg, dockerfile, base_ref)}"
+    image = Image(service, ref)
+    if not exists(cfg, ref):
+        _say(echo, f"{service}: building {ref}")
+        started = time.monotonic()
+        _run(
+            ["nice", "-n", "10", "buildah", *cfg.buildah_args, "bud",
+             "--layers", "--format", "docker", "--network", "host", "--runtime", RUNTIME,
+             "--build-arg", f"PYTHON_IMAGE={base_ref}", "-f", str(dockerfile), "-t", ref, str(ROOT)],
+            what=f"{service} image",
+        )  # fmt: skip
+        image.build_seconds = time.monotonic() - started
+    image.size = size(cfg, ref)
+    return image
+
+
+def service_digest(cfg: Config, dockerfile: Path, base_ref: str) -> str:
+    """The Dockerfile, every file it COPYs from the context, and the base image's id."""
+    h = hashlib.sha256(dockerfile.read_bytes())
+    h.update(image_id(cfg, base_ref).encode())
+    for path in _files(*(ROOT / src for src in copy_sources(dockerfile))):
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def copy_sources(dockerfile: Path) -> list[str]:
+    """The build-context paths a Dockerfile's COPY/ADD instructions read (not --from=stage)."""
+    sources: list[str] = []
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    for line in text.splitlines():
+        words = shlex.split(line, comments=True) if line.strip() else []
+        if len(words) < 3 or words[0].upper() not in ("COPY", "ADD"):
+            continue
+        if any(w.startswith("--from") for w in words):
+            continue
+        sources += [w for w in words[1:-1] if not w.startswith("--")]
+    return sources
+
+
+# --- containerd ---------------------------------------------------------------------------------
+
+
+def ensure_imported(cfg: Config, ref: str, *, echo: bool = False) -> float:
+    """Import `ref` into containerd's k8s.io namespace unless it is there; seconds spent."""
+    ctr = ["ctr", "--address", str(cfg.containerd_socket), "-n", NAMESPACE]
+    listed = _run([*ctr, "images", "ls", "-q", f"name=={ref}"], what="containerd images").split()
+    if ref in listed:
+        return 0.0
+    _say(echo, f"importing {ref} into containerd")
+    started = time.monotonic()
+    archive = cfg.cache / "images" / f"import-{ref.rsplit('/', 1)[-1].replace(':', '-')}.tar"
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        archive.unlink(missing_ok=True)
+        buildah(cfg, "push", ref, f"docker-archive:{archive}:{ref}")
+        _run([*ctr, "images", "import", str(archive)], what=f"import of {ref}")
+    finally:
+        archive.unlink(missing_ok=True)
+    return time.monotonic() - started
+
+
+# --- buildah ------------------------------------------------------------------------------------
+
+
+def buildah(cfg: Config, *args: str) -> str:
+    return _run(["buildah", *cfg.buildah_args, *args], what=f"buildah {args[0]}")
+
+
+def exists(cfg: Config, ref: str) -> bool:
+    cmd = ["buildah", *cfg.buildah_args, "inspect", "--type", "image", ref]
+    return subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+def image_id(cfg: Config, ref: str) -> str:
+    return buildah(cfg, "inspect", "--type", "image", "--format", "{{.FromImageID}}", ref).strip()
+
+
+def size(cfg: Config, ref: str) -> int:
+    """Bytes of the image's layers, uncompressed (what a node stores)."""
+    listed = json.loads(buildah(cfg, "images", "--json", ref) or "[]")
+    return int(listed[0]["size"]) if listed else 0
+
+
+def _run(cmd: list[str], *, what: str) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
+        raise ImageError(f"{what} failed ({shlex.join(cmd[:6])} ...):\n{tail}")
+    return proc.stdout
+
+
+def _files(*roots: Path) -> Iterator[Path]:
+    """Regular files under `roots`, sorted; bytecode caches are not inputs (.dockerignore drops them)."""
+    for root in roots:
+        paths = sorted(root.rglob("*")) if root.is_dir() else [root]
+        for path in paths:
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+                yield path
+
+
+def _env(key: str) -> str:
+    return os.environ.get(key, "")
+
+
+def _say(echo: bool, message: str) -> None:
+    if echo:
+        print(f"[images] {message}", flush=True)
