@@ -96,6 +96,12 @@ k9s() {
   build_tools k9s "$(version "$dir" github.com/derailed/k9s)" "$dir" "" github.com/derailed/k9s
 }
 
+pause() {
+  local dir="$HERE/go/pause" h
+  h=$(cat "$dir"/go.mod "$dir"/*.go | sha256sum | cut -c1-8)
+  build_tools pause "$h" "$dir" "" mp4mp3.dev/devstack/pause
+}
+
 # paths: prints NAME=DIR lines for the devstack to source
 paths() {
   echo "KUBERNETES_BIN=$CACHE/kubernetes-$(version "$HERE/go/kubernetes" k8s.io/kubernetes)"
@@ -105,13 +111,14 @@ paths() {
   echo "K9S_BIN=$CACHE/k9s-$(version "$HERE/go/k9s" github.com/derailed/k9s)"
   echo "COREDNS_BIN=$CACHE/coredns-$(version "$HERE/go/coredns" github.com/coredns/coredns)"
   echo "CRICTL_BIN=$CACHE/crictl-$(version "$HERE/go/crictl" sigs.k8s.io/cri-tools)"
+  echo "PAUSE_BIN=$CACHE/pause-$(cat "$HERE"/go/pause/go.mod "$HERE"/go/pause/*.go | sha256sum | cut -c1-8)"
 }
 
 targets=("$@")
-((${#targets[@]})) || targets=(etcd ferretdb helm kubernetes crictl coredns k9s)
+((${#targets[@]})) || targets=(etcd ferretdb helm kubernetes crictl coredns k9s pause)
 for t in "${targets[@]}"; do
   case $t in
-    kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s|paths) "$t" ;;
+    kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s|pause|paths) "$t" ;;
     *) log "unknown target: $t"; exit 2 ;;
   esac
 done
