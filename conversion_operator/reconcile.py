@@ -34,7 +34,12 @@ MAX_WAIT_FOR_PODS = 60.0  # seconds the finalizer waits for the converter to sto
 class Conversions:
     def __init__(self, settings: Settings, kube: Kube, files: Files, publisher: outcomes.Publisher) -> None:
         self.settings, self.kube, self.files, self.publisher = settings, kube, files, publisher
-        self.limits = status.Limits(settings.job_backoff_limit, settings.job_deadline_seconds)
+        self.limits = status.Limits(
+            settings.job_backoff_limit,
+            settings.job_deadline_seconds,
+            memory_limit=settings.converter_memory_limit,
+            image=settings.converter_image,
+        )
         self._locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = weakref.WeakValueDictionary()
         self._published: set[str] = set()  # outcomes published by this process (uid/phase)
 
@@ -103,6 +108,8 @@ class Conversions:
             patch = status.changes(current, desired)
             if patch:
                 await self.kube.patch_status(namespace, name, patch)
+            if job and job.outcome is None and desired["phase"] == "Failed":  # an image that never starts
+                await self.kube.delete_job(namespace, name)
             for change in status.transitions(current, desired):
                 kopf.event(cr, type=change.type, reason=change.reason, message=change.message)
                 log.info(kv(job=name, event="transition", phase=desired["phase"], reason=change.reason))

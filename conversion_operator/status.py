@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from conversion_operator import troubles
 from converter_job.exit_codes import BAD_INPUT
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
@@ -35,6 +36,9 @@ class PodView:
     exit_code: int | None = None
     message: str | None = None  # the termination message
     started_at: str | None = None
+    terminated_reason: str | None = None  # e.g. OOMKilled (troubles.py)
+    waiting_reason: str | None = None  # e.g. ErrImageNeverPull (troubles.py)
+    waiting_message: str | None = None
 
     @property
     def report(self) -> dict[str, Any]:
@@ -67,6 +71,8 @@ class JobView:
 class Limits:
     backoff_limit: int
     deadline_seconds: int
+    memory_limit: str | None = None  # the converter's, named when it runs out
+    image: str = "the converter image"  # named when it cannot be started
 
     @property
     def max_attempts(self) -> int:
@@ -87,6 +93,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
     container = ours[0] if ours else {}
     state = container.get("state") or {}
     terminated, running = state.get("terminated") or {}, state.get("running") or {}
+    waiting = state.get("waiting") or {}
     return PodView(
         name=meta["name"],
         job_uid=(meta.get("labels") or {}).get(CONTROLLER_UID_LABEL),
@@ -96,6 +103,9 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         exit_code=terminated.get("exitCode"),
         message=terminated.get("message"),
         started_at=terminated.get("startedAt") or running.get("startedAt"),
+        terminated_reason=terminated.get("reason"),
+        waiting_reason=waiting.get("reason"),
+        waiting_message=waiting.get("message"),
     )
 
 
@@ -162,6 +172,9 @@ def next_status(
         phase = "Failed"
         reason, message = failure(job, pods, limits, attempts)
         fields["finishedAt"] = job.finished_at
+    elif stuck := troubles.image_trouble(pods, limits.image):  # the Job would wait for its deadline
+        phase, reason, message = "Failed", stuck.reason, stuck.message
+        fields["finishedAt"] = iso(now)
     elif pods and _still_this_attempt(pods[-1], attempts, limits):
         phase, reason = "Running", "Converting"
         message = f"Converting {filename} (attempt {attempts} of {limits.max_attempts})."
@@ -185,6 +198,9 @@ def failure(job: JobView, pods: Sequence[PodView], limits: Limits, attempts: int
         return "DeadlineExceeded", f"The conversion did not finish within {limit}, so it was stopped."
     if report.get("reason") and (job.reason == "PodFailurePolicy" or (last and last.exit_code == BAD_INPUT)):
         return str(report["reason"]), str(report.get("message") or "The video cannot be converted.")
+    if troubles.oom_killed(last):
+        oom = troubles.out_of_memory(attempts, limits.memory_limit)
+        return oom.reason, oom.message
     times = "once" if attempts == 1 else f"{attempts} times"
     return str(report.get("reason") or job.reason or "ConversionFailed"), (
         f"The conversion failed {times}; the last attempt: {_said(last)}"
@@ -332,6 +348,8 @@ def _said(pod: PodView | None) -> str:
     """What a failed attempt said, as a sentence: the converter's message, else its exit code."""
     if pod is None:
         return "no converter pod ran."
+    if troubles.oom_killed(pod):
+        return "the converter ran out of memory."
     message = pod.report.get("message")
     if message:
         return str(message)

@@ -368,3 +368,15 @@ spec:
       securityContext:
         {{- toYaml $ctx.Values.containerSecurityContext | nindent 8 }}
 {{- end -}}
+
+{{/*
+The converter's scratch emptyDir, sized from the one value that bounds it: the largest upload the
+gateway accepts (gateway.maxUploadBytes). The work dir holds the video and the MP3 made from it;
+twice the upload (an MP3 as large as its video) plus 256 MiB of slack, in MiB rounded up, so an
+accepted upload always fits where it is converted.
+  include "mp4mp3.converter.workDirSizeLimit" .   ->  e.g. "8448Mi" for 4 GiB uploads
+*/}}
+{{- define "mp4mp3.converter.workDirSizeLimit" -}}
+{{- $mib := div (add (int64 .Values.gateway.maxUploadBytes) 1048575) 1048576 -}}
+{{- printf "%dMi" (add (mul 2 $mib) 256) -}}
+{{- end -}}

@@ -1,0 +1,198 @@
+"""The mp4mp3 system on the devstack, installed as users install it: `helm upgrade --install` of
+charts/mp4mp3 with the images built here and the devstack's servers as the chart's external ones.
+
+The values file is written under the devstack's state folder (it holds the servers' passwords,
+so it never enters git). Pods reach MariaDB, RabbitMQ, FerretDB and the mail sink at the node's
+bridge address; the host reaches the gateway and auth through fixed NodePorts on that address.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devstack.config import LOOPBACK, ROOT
+from devstack.network import NODE_IP
+from devstack.process import ManagedProcess, StartError, wait_until
+from devstack.servers.kubernetes import KubeServer
+
+RELEASE = "mp4mp3"
+NAMESPACE = "mp4mp3"
+CHART = ROOT / "charts" / "mp4mp3"
+GATEWAY_NODE_PORT = 30080
+AUTH_NODE_PORT = 30081
+# small enough that the largest accepted upload converts in seconds in a test; the chart sizes
+# the converter's work dir from it
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+INSTALL_TIMEOUT = "10m"
+IMAGE_KEYS = {"auth": "auth", "gateway": "gateway", "operator": "operator", "notification": "notification"}
+
+Env = dict[str, str]
+
+
+def gateway_url() -> str:
+    return f"http://{NODE_IP}:{GATEWAY_NODE_PORT}"
+
+
+def auth_url() -> str:
+    return f"http://{NODE_IP}:{AUTH_NODE_PORT}"
+
+
+def pod_visible(url: str) -> str:
+    """The URL a pod uses for a server the host reaches at 127.0.0.1: the same port on the node's
+    bridge address (every server that pods use listens there too)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname != LOOPBACK:
+        return url
+    netloc = parts.netloc.replace(LOOPBACK, NODE_IP)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def split_ref(ref: str) -> dict[str, str]:
+    """localhost/mp4mp3/gateway:abc -> {repository: localhost/mp4mp3/gateway, tag: abc}."""
+    repository, _, tag = ref.rpartition(":")
+    if not repository or "/" in tag:
+        raise ValueError(f"image reference without a tag: {ref}")
+    return {"repository": repository, "tag": tag}
+
+
+def values(images: dict[str, str], data_env: Env) -> dict[str, Any]:
+    """The chart values of the devstack's release (pure: images and the servers' env in)."""
+    url = gateway_url()
+    out: dict[str, Any] = {
+        "publicUrl": url,
+        "image": {"pullPolicy": "Never"},  # imported into containerd, no registry to pull from
+        "gateway": {
+            "replicaCount": 1,
+            "maxUploadBytes": MAX_UPLOAD_BYTES,
+            "service": {"type": "NodePort", "nodePort": GATEWAY_NODE_PORT},
+        },
+        "auth": {"service": {"type": "NodePort", "nodePort": AUTH_NODE_PORT}},
+        "operator": {"converter": {}},
+        "notification": {
+            "mailFrom": "mp4mp3 <no-reply@mp4mp3.localhost>",
+            "smtp": {"host": NODE_IP, "port": int(data_env["SMTP_PORT"]), "starttls": False},
+        },
+        "mongodb": {"enabled": False},
+        "rabbitmq": {"enabled": False},
+        "mysql": {"enabled": False},
+        "mailpit": {"enabled": False},
+        "externalMongodb": {"uri": pod_visible(data_env["MONGO_URI"])},
+        "externalRabbitmq": {"url": pod_visible(data_env["AMQP_URL"])},
+        "externalMysql": {"url": pod_visible(data_env["MYSQL_URL"])},
+    }
+    for service, key in IMAGE_KEYS.items():
+        out.setdefault(key, {})["image"] = split_ref(images[service])
+    out["operator"]["converter"]["image"] = split_ref(images["converter"])
+    return out
+
+
+class Release(KubeServer):
+    """The chart's release: no process of ours, the node runs it; up = installed and answering."""
+
+    name = "mp4mp3"
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        return []
+
+    @property
+    def main(self) -> ManagedProcess:
+        return ManagedProcess(self.name, self.home)  # never started: the kubelet runs the pods
+
+    def running(self) -> bool:
+        return self.ready()
+
+    @property
+    def helm(self) -> list[str]:
+        binary = self.cfg.binaries["HELM_BIN"] / "helm"
+        return [str(binary), f"--kubeconfig={self.cfg.kubeconfig}", "-n", NAMESPACE]
+
+    @property
+    def values_file(self) -> Path:
+        return self.home / "values.yaml"
+
+    def launch(self) -> None:
+        from devstack.images import ensure_images  # imports buildah's wrappers only when needed
+        from devstack.stack import Stack  # the servers' env, without a cycle at import
+
+        images = ensure_images(self.cfg)
+        self.write_values(values(images, Stack(self.cfg).data_env()))
+        started = time.monotonic()
+        self.install()
+        (self.home / "install-seconds").write_text(f"{time.monotonic() - started:.1f}\n")
+        wait_until(self.ready, 120, "the gateway and auth through their NodePorts")
+
+    def write_values(self, content: dict[str, Any]) -> None:
+        self.values_file.write_text(
+            "# written by the devstack (devstack/servers/release.py); holds passwords, never in git\n"
+            + yaml.safe_dump(content, sort_keys=False)
+        )
+        self.values_file.chmod(0o600)
+
+    def install(self) -> None:
+        argv = [*self.helm, "upgrade", "--install", RELEASE, str(CHART), "--create-namespace"]
+        argv += ["-f", str(self.values_file), "--wait", "--timeout", INSTALL_TIMEOUT]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise StartError(
+                f"helm upgrade --install {RELEASE} failed:\n{done.stderr.strip()}\n{self._pods()}"
+            )
+
+    def _pods(self) -> str:
+        kubectl = [self.binary("kubectl"), f"--kubeconfig={self.cfg.kubeconfig}", "-n", NAMESPACE]
+        done = subprocess.run([*kubectl, "get", "pods", "-o", "wide"], capture_output=True, text=True)
+        return done.stdout + done.stderr
+
+    def ready(self) -> bool:
+        return _answers(f"{gateway_url()}/readyz") and _answers(f"{auth_url()}/readyz")
+
+    def stop(self) -> bool:
+        if not self.cfg.kubeconfig.exists() or not _api_up(self):
+            return False
+        kubectl = [self.binary("kubectl"), f"--kubeconfig={self.cfg.kubeconfig}"]
+        listed = subprocess.run([*self.helm, "status", RELEASE], capture_output=True, text=True)
+        if listed.returncode == 0:
+            subprocess.run(
+                [*self.helm, "uninstall", RELEASE, "--wait", "--timeout", "3m"], capture_output=True
+            )
+        gone = subprocess.run(
+            [*kubectl, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait", "--timeout=120s"],
+            capture_output=True,
+            text=True,
+        )
+        return listed.returncode == 0 or "deleted" in gone.stdout
+
+    def env(self) -> Env:
+        return {"GATEWAY_URL": gateway_url(), "AUTH_URL": auth_url()}
+
+    def urls(self) -> dict[str, str]:
+        return {
+            "gateway (REST API)": f"{gateway_url()}/docs",
+            "auth": f"{auth_url()}/docs",
+            "release": f"helm -n {NAMESPACE} status {RELEASE} (values: {self.values_file})",
+        }
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _api_up(server: KubeServer) -> bool:
+    from devstack.servers.kubernetes import KubeAPIServer
+
+    return KubeAPIServer(server.cfg).ready()
+
+
+__all__ = ["NAMESPACE", "RELEASE", "Release", "values"]
