@@ -137,9 +137,11 @@ class Release(KubeServer):
         )
         self.values_file.chmod(0o600)
 
-    def install(self) -> None:
+    def install(self, *overrides: str) -> None:
+        """helm upgrade --install with the devstack's values file, then ``overrides`` (``--set k=v``
+        arguments: a test that needs another setting for a while, then installs without them)."""
         argv = [*self.helm, "upgrade", "--install", RELEASE, str(CHART), "--create-namespace"]
-        argv += ["-f", str(self.values_file), "--wait", "--timeout", INSTALL_TIMEOUT]
+        argv += ["-f", str(self.values_file), *overrides, "--wait", "--timeout", INSTALL_TIMEOUT]
         done = subprocess.run(argv, capture_output=True, text=True)
         if done.returncode != 0:
             raise StartError(
