@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up down status test lint demo bench clean-state
+.PHONY: help bootstrap up down status test lint demo bench k9s clean-state
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ demo: bootstrap  ## convert a generated sample video end to end and show the ema
 
 bench: bootstrap  ## run the benchmarks, write bench/results/
 	@$(PY) -m bench
+
+k9s:  ## k9s on the devstack's ConversionJobs, with docs/k9s/ (aliases, hotkeys, plugins); ARGS=... to pass others
+	@devstack/build.sh k9s
+	@$(PY) -m devstack.k9s $(ARGS)
 
 clean-state: down  ## stop everything and delete .devstack/ (all devstack data)
 	rm -rf .devstack
