@@ -1,4 +1,7 @@
-"""mp4mp3's own services as devstack processes (uvicorn apps, the Kopf operator, the consumer).
+"""mp4mp3's own services as host processes (uvicorn apps, the Kopf operator, the consumer).
+
+`make up` runs the system as the Helm chart installs it (servers/release.py); these are for the
+tests that need a service as a process of their own (throwaway replicas, outages), started by name.
 
 Each service runs as a local process with its settings in env (the same variables the Helm chart
 sets). Services that talk to Kubernetes get a kubeconfig holding a token of their own
@@ -210,11 +213,12 @@ class Service(KubeServer):
     def launch(self) -> None:
         cluster_setup(self.cfg, self.binary("kubectl"))
         if self.spec.service_account:
-            self._write_service_account_kubeconfig(self.spec.service_account)
+            self.write_service_account_kubeconfig(self.spec.service_account)
         self.main.start(self.spec.argv(self.cfg), env=self.service_env(), cwd=ROOT)
         self.main.wait_ready(self.ready, timeout=90, what="healthy")
 
-    def _write_service_account_kubeconfig(self, account: str) -> Path:
+    def write_service_account_kubeconfig(self, account: str) -> Path:
+        """A kubeconfig with a token of ``account`` (made if missing) for this service's process."""
         kube = Kube.from_kubeconfig(self.cfg.kubeconfig)
         sa_path = f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts"
         try:

@@ -1,8 +1,10 @@
-"""Fixtures for the CLI's tests: the devstack's auth, gateway and operator, the CLI run
-in-process (typer's CliRunner) with a config folder of its own, and users signed up through it."""
+"""Fixtures for the CLI's tests: the chart-installed system of the devstack (`make up`, through
+tests/conftest.py's ``devstack``), the CLI run in-process (typer's CliRunner) with a config folder
+of its own, and users signed up through it."""
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -15,36 +17,16 @@ import httpx
 import pytest
 from cli_harness import Account, Cli, new_account
 
+from auth.keys import KeyRing, load_ring
 from devstack.config import LOOPBACK, ROOT, Ports
+from devstack.kube import Kube
 from devstack.process import wait_until as wait_for
-from devstack.servers.services import SERVICES
+from devstack.servers.release import NAMESPACE
+from devstack.servers.services import SERVICES, Service
 from devstack.stack import Stack
 
-NEEDED = [
-    "mariadb",
-    "rabbitmq",
-    "ferretdb",
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "node-agent",
-    "auth",
-    "operator",
-    "gateway",
-]
 PORT_OFFSET = 800  # this suite's throwaway gateway: 26000 + 800
-
-
-@pytest.fixture(scope="session")
-def devstack() -> Iterator[Stack]:
-    """The devstack narrowed to what a conversion needs. Stops only what it started (unless
-    MP4MP3_KEEP_DEVSTACK)."""
-    stack = Stack()
-    was_up = all(server.running() for server in stack.select(NEEDED))
-    stack.up(NEEDED)
-    yield stack
-    if not was_up and not os.environ.get("MP4MP3_KEEP_DEVSTACK"):
-        stack.down(NEEDED)
+AUTH_KEYS_SECRET = "mp4mp3-auth-jwt"  # the chart's generated signing keys
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +77,8 @@ def small_gateway(devstack: Stack) -> Iterator[str]:
     devstack's) that accepts videos up to 1 MiB, so a 413 costs a second and not 4 GiB."""
     cfg = devstack.cfg
     spec = next(s for s in SERVICES if s.name == "gateway")
+    # the chart's gateway ServiceAccount, so this replica has exactly the chart gateway's rights
+    Service(cfg, spec).write_service_account_kubeconfig(spec.service_account or "mp4mp3-gateway")
     port = Ports(offset=PORT_OFFSET).gateway
     url = f"http://{LOOPBACK}:{port}"
     folder = cfg.dir("scratch") / f"cli-{uuid.uuid4().hex[:8]}"
@@ -133,3 +117,14 @@ def _ready(url: str) -> bool:
         return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@pytest.fixture(scope="session")
+def auth_keys(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    """The chart-installed auth's signing keys, read from their Secret (to forge tokens it accepts)."""
+    secret = kube.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{AUTH_KEYS_SECRET}")
+    folder = tmp_path_factory.mktemp("auth-keys")
+    folder.chmod(0o700)
+    for name, value in secret["data"].items():
+        (folder / name).write_bytes(base64.b64decode(value))
+    return load_ring(folder)

@@ -13,9 +13,8 @@ import pytest
 from cli_harness import Account, Cli, closed_port, new_account
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from auth.keys import load_ring
+from auth.keys import KeyRing
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER
-from devstack.stack import Stack
 
 pytestmark = pytest.mark.devstack
 
@@ -126,9 +125,9 @@ def test_token_signed_by_another_key_is_exit_3_and_suggests_login(cli: Cli, urls
 
 
 def test_token_expired_at_the_server_is_exit_3_and_suggests_login(
-    cli: Cli, urls: dict[str, str], devstack: Stack
+    cli: Cli, urls: dict[str, str], auth_keys: KeyRing
 ) -> None:
-    signer = load_ring(devstack.cfg.dir("auth") / "keys").signer  # the devstack's own auth key
+    signer = auth_keys.signer  # the chart-installed auth's own key
     an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     cli.remember(urls["api"], _token(signer.private, signer.kid, an_hour_ago))  # the file believes it valid
     result = cli("status", "cj-000000000000000000000000")
