@@ -26,28 +26,15 @@ from devstack.stack import Stack
 pytestmark = pytest.mark.devstack
 
 PLUGINS = yaml.safe_load((ROOT / "docs" / "k9s" / "plugins.yaml").read_text())["plugins"]
-SERVICES = [
-    "mariadb",
-    "rabbitmq",
-    "ferretdb",
-    "smtp",
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "node-agent",
-    "auth",
-    "operator",
-    "gateway",
-]
 CONVERSIONJOBS = f"/apis/mp4mp3.io/v1alpha1/namespaces/{NAMESPACE}/conversionjobs"
 
 
 @pytest.fixture(scope="module")
 def stack(devstack: Stack) -> Iterator[Stack]:
-    """The devstack with auth, the gateway and the operator; stops afterwards what it started
-    (unless MP4MP3_KEEP_DEVSTACK)."""
-    started = [name for name in SERVICES if not devstack[name].running()]
-    devstack.up(SERVICES)
+    """The whole devstack, the system installed by the chart as `make up` does; stops afterwards
+    what it started (unless MP4MP3_KEEP_DEVSTACK)."""
+    started = [name for name, server in devstack.servers.items() if not server.running()]
+    devstack.up()
     yield devstack
     if started and not os.environ.get("MP4MP3_KEEP_DEVSTACK"):
         devstack.down(started)
