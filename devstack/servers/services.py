@@ -28,6 +28,7 @@ from devstack.kube import ApiError, Kube
 from devstack.pki import kubeconfig
 from devstack.servers.base import Server, devstack_secret
 from devstack.servers.kubernetes import KubeServer
+from devstack.servers.release import pod_visible
 
 NAMESPACE = "mp4mp3"
 TOKEN_SECONDS = 7 * 24 * 3600
@@ -110,11 +111,19 @@ def _operator_env(cfg: Config, env: Env) -> Env:
         # one replica with a stable identity: a restarted operator does not wait for its own
         # previous keep-alive in the Kopf peering to expire (the chart uses the pod's name)
         "OPERATOR_PEER_ID": "devstack-operator",
-        # the converter Job's pod: the devstack node runs its command as a local process
-        "OPERATOR_CONVERTER_IMAGE": "mp4mp3/converter:dev",
-        "OPERATOR_CONVERTER_MONGO_URI": env["MONGO_URI"],
+        # the converter Job's pod runs on the node from the image built here, and reaches
+        # FerretDB at the node's address (its own loopback is not the host's)
+        "OPERATOR_CONVERTER_IMAGE": _converter_image(cfg),
+        "OPERATOR_CONVERTER_IMAGE_PULL_POLICY": "Never",
+        "OPERATOR_CONVERTER_MONGO_URI": pod_visible(env["MONGO_URI"]),
         "KUBECONFIG": str(cfg.dir("operator") / "kubeconfig"),
     }
+
+
+def _converter_image(cfg: Config) -> str:
+    from devstack.images import ensure_images  # builds only what is missing
+
+    return ensure_images(cfg)["converter"]
 
 
 def _notification_env(cfg: Config, env: Env) -> Env:

@@ -226,9 +226,9 @@ def test_openapi_documents_the_upload_form_and_examples(gateway: GatewayProcess,
     assert "416" in spec["paths"]["/jobs/{job_id}/mp3"]["get"]["responses"]
 
 
-def test_the_devstacks_own_gateway_is_ready(devstack: Stack, http: httpx.Client) -> None:
+def test_the_devstacks_host_process_gateway_is_ready(devstack: Stack, http: httpx.Client) -> None:
     devstack.up(["gateway"])
-    url = devstack.env()["GATEWAY_URL"]
+    url = devstack["gateway"].env()["GATEWAY_URL"]  # the host process's, not the chart's
 
     ready = http.get(f"{url}/readyz")
 

@@ -1,5 +1,6 @@
-"""The devstack's own operator service (namespace mp4mp3, its ServiceAccount's RBAC, started by
-`make up`) converts a ConversionJob applied with kubectl, and cleans up when it is deleted."""
+"""The devstack's host-process operator (namespace mp4mp3, its ServiceAccount's RBAC, started by
+name; `make up` runs the chart's) converts a ConversionJob applied with kubectl, its converter a
+pod on the node from the image built here, and cleans up when it is deleted."""
 
 from __future__ import annotations
 
