@@ -48,6 +48,30 @@ class Ports:
         return self._p(24250)
 
     @property
+    def kubelet_healthz(self) -> int:
+        return self._p(24248)
+
+    @property
+    def kube_proxy_metrics(self) -> int:
+        return self._p(24249)
+
+    @property
+    def containerd_stream(self) -> int:
+        return self._p(24251)
+
+    @property
+    def kube_proxy_healthz(self) -> int:
+        return self._p(24256)
+
+    @property
+    def scheduler(self) -> int:
+        return self._p(24259)
+
+    @property
+    def coredns_ready(self) -> int:
+        return self._p(24181)
+
+    @property
     def epmd(self) -> int:
         return self._p(22369)
 
@@ -97,6 +121,9 @@ class Config:
     state: Path
     cache: Path
     ports: Ports
+    # run the real node (bridge, containerd, kubelet, kube-proxy, CoreDNS)? One machine has one:
+    # only the default devstack does; throwaway stacks (tests, other port offsets) do not
+    node: bool = False
 
     @classmethod
     def from_env(cls) -> Config:
@@ -104,7 +131,8 @@ class Config:
         xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
         cache = Path(os.environ.get("MP4MP3_CACHE", xdg / "mp4mp3"))
         offset = int(os.environ.get("MP4MP3_DEVSTACK_PORT_OFFSET", "0"))
-        return cls(state=state, cache=cache, ports=Ports(offset))
+        node = os.environ.get("MP4MP3_DEVSTACK_NODE", "1" if offset == 0 else "0") == "1"
+        return cls(state=state, cache=cache, ports=Ports(offset), node=node)
 
     def dir(self, name: str) -> Path:
         path = self.state / name

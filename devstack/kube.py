@@ -1,7 +1,7 @@
 """A small synchronous Kubernetes REST client (dicts in, dicts out) for the devstack's own tools.
 
 It reads the kubeconfigs the devstack writes (client certificate or token, one cluster), so the
-node agent and the test fixtures need no model classes and no version skew with the server.
+tools and the test fixtures need no model classes and no version skew with the server.
 """
 
 from __future__ import annotations

@@ -36,14 +36,16 @@ class MaildirHandler:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", action="append", help="an address to listen on (repeatable)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", type=Path, required=True)
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    controller = Controller(MaildirHandler(args.dir), hostname=args.host, port=args.port)
-    controller.start()
-    print(f"smtp listening on {args.host}:{args.port}, mail in {args.dir}", flush=True)
+    hosts = args.host or ["127.0.0.1"]
+    controllers = [Controller(MaildirHandler(args.dir), hostname=h, port=args.port) for h in hosts]
+    for controller in controllers:
+        controller.start()
+    print(f"smtp listening on {', '.join(hosts)} port {args.port}, mail in {args.dir}", flush=True)
     stop = asyncio.Event()
 
     async def wait() -> None:
@@ -53,7 +55,8 @@ def main() -> None:
         await stop.wait()
 
     asyncio.run(wait())
-    controller.stop()
+    for controller in controllers:
+        controller.stop()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from devstack.network import KUBERNETES_SERVICE_IP, NODE_IP
+
 VALIDITY = dt.timedelta(days=3650)
 API_SERVER_NAMES = [
     "localhost",
@@ -20,7 +22,8 @@ API_SERVER_NAMES = [
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 ]
-API_SERVER_IPS = ["127.0.0.1", "10.96.0.1"]
+# loopback, the `kubernetes` Service, and the node's bridge (pods reach the apiserver and kubelet there)
+API_SERVER_IPS = ["127.0.0.1", KUBERNETES_SERVICE_IP, NODE_IP]
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -51,9 +54,9 @@ class PKI:
         """Create whatever is missing. ``clients``: file stem -> (CN, O)."""
         if not self.path("ca.crt").exists():
             self._ca()
-        if not self.path("apiserver.crt").exists():
+        if not self._serves_all_ips("apiserver"):
             self._leaf("apiserver", _name("kube-apiserver"), server=True)
-        if not self.path("kubelet.crt").exists():  # the node agent's log endpoint
+        if not self._serves_all_ips("kubelet"):  # the kubelet's API (logs, exec) on NODE_IP
             self._leaf("kubelet", _name("system:node:devstack"), server=True)
         for stem, (cn, org) in clients.items():
             if not self.path(f"{stem}.crt").exists():
@@ -66,6 +69,15 @@ class PKI:
                     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
                 )
             )
+
+    def _serves_all_ips(self, stem: str) -> bool:
+        """Is there a serving cert with every address of API_SERVER_IPS (older ones lack NODE_IP)?"""
+        if not self.path(f"{stem}.crt").exists():
+            return False
+        cert = x509.load_pem_x509_certificate(self.path(f"{stem}.crt").read_bytes())
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        have = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+        return set(API_SERVER_IPS) <= have
 
     def _ca(self) -> None:
         key = ec.generate_private_key(ec.SECP256R1())

@@ -11,14 +11,19 @@ from collections.abc import Iterable, Iterator
 from devstack.config import Config
 from devstack.servers.base import Server
 from devstack.servers.ferretdb import FerretDB
-from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer, NodeAgent
+from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer
 from devstack.servers.mariadb import MariaDB
+from devstack.servers.node import Bridge, Containerd, CoreDNS, Kubelet, KubeProxy, Scheduler
 from devstack.servers.postgres import Postgres
 from devstack.servers.rabbitmq import RabbitMQ
 from devstack.servers.services import SERVICES, Service
 from devstack.servers.smtp import MailServer
 
-# start order; stop is the reverse
+# start order; stop is the reverse. The node's servers (Bridge first, so the others can bind its
+# address; the rest after the control plane) run only in the default devstack: Config.node
+NODE_FIRST: list[type[Server]] = [Bridge]
+NODE_LAST: list[type[Server]] = [Scheduler, Containerd, Kubelet, KubeProxy, CoreDNS]
+NODE = [cls.name for cls in NODE_FIRST + NODE_LAST]  # names, for tests that `up` a part of the stack
 SERVER_CLASSES: list[type[Server]] = [
     MariaDB,
     RabbitMQ,
@@ -28,14 +33,21 @@ SERVER_CLASSES: list[type[Server]] = [
     Etcd,
     KubeAPIServer,
     ControllerManager,
-    NodeAgent,
 ]
+
+
+def server_classes(cfg: Config) -> list[type[Server]]:
+    """SERVER_CLASSES, with the node around them when this devstack runs one."""
+    if not cfg.node:
+        return SERVER_CLASSES
+    at = SERVER_CLASSES.index(ControllerManager) + 1
+    return [*NODE_FIRST, *SERVER_CLASSES[:at], *NODE_LAST, *SERVER_CLASSES[at:]]
 
 
 class Stack:
     def __init__(self, cfg: Config | None = None) -> None:
         self.cfg = cfg or Config.from_env()
-        self.servers: dict[str, Server] = {cls.name: cls(self.cfg) for cls in SERVER_CLASSES}
+        self.servers: dict[str, Server] = {cls.name: cls(self.cfg) for cls in server_classes(self.cfg)}
         for spec in SERVICES:
             self.servers[spec.name] = Service(self.cfg, spec)
 
@@ -108,6 +120,15 @@ class Stack:
         for server in self.servers.values():
             if not isinstance(server, Service):
                 env.update(server.env())
+        return env
+
+    def pod_env(self) -> dict[str, str]:
+        """The servers' env as a pod sees it (MYSQL_URL, AMQP_URL, MONGO_URI, SMTP_HOST, ... on the
+        node's bridge address); empty without a node. What the chart gets as its external servers."""
+        env: dict[str, str] = {}
+        for server in self.servers.values():
+            if not isinstance(server, Service):
+                env.update(server.pod_env())
         return env
 
     def urls(self) -> dict[str, str]:

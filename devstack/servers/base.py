@@ -7,7 +7,8 @@ import secrets
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from devstack.config import Config
+from devstack.config import LOOPBACK, Config
+from devstack.network import NODE_IP
 from devstack.process import ManagedProcess, StartError, port_open
 
 
@@ -40,6 +41,10 @@ class Server(ABC):
     def start(self) -> None:
         if self.running():
             return
+        if self.cfg.node and self.name != "bridge":
+            from devstack.servers.node import Bridge  # late: node.py builds on this module
+
+            Bridge(self.cfg).start()  # servers bind its address
         for proc in self.processes:
             proc.stop()  # a half-started leftover of ours
         taken = [p for p in self.ports() if port_open(p)]
@@ -67,6 +72,19 @@ class Server(ABC):
 
     def env(self) -> dict[str, str]:
         return {}
+
+    @property
+    def listen_hosts(self) -> list[str]:
+        """Where to listen: loopback, and the node's bridge address when there is a node (pods
+        reach the servers there). Never 0.0.0.0: nothing opens on an external interface."""
+        return [LOOPBACK, NODE_IP] if self.cfg.node else [LOOPBACK]
+
+    def pod_env(self) -> dict[str, str]:
+        """env() as a pod sees it: the same URLs with the node's bridge address for loopback
+        (what the chart gets as its external servers). Empty without a node."""
+        if not self.cfg.node:
+            return {}
+        return {k: v.replace(LOOPBACK, NODE_IP) for k, v in self.env().items()}
 
     def urls(self) -> dict[str, str]:
         """Human-facing addresses printed by ``make up``."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pymongo
 import pymongo.errors
 
-from devstack.config import LOOPBACK
 from devstack.servers.base import Server
 from devstack.servers.postgres import Postgres
 
@@ -27,7 +26,7 @@ class FerretDB(Server):
                 str(binary),
                 "--handler=postgresql",
                 f"--postgresql-url={Postgres(self.cfg).url}",
-                f"--listen-addr={LOOPBACK}:{self.cfg.ports.mongo}",
+                f"--listen-addr={self.host}:{self.cfg.ports.mongo}",
                 "--log-level=error",  # warn logs every failed command in full
             ]
         )
@@ -51,8 +50,14 @@ class FerretDB(Server):
             return False
 
     @property
+    def host(self) -> str:
+        """FerretDB listens on one address only: the node's bridge when there is a node (the
+        host reaches it there as well as pods), else loopback."""
+        return self.listen_hosts[-1]
+
+    @property
     def uri(self) -> str:
-        return f"mongodb://{LOOPBACK}:{self.cfg.ports.mongo}/mp4mp3"
+        return f"mongodb://{self.host}:{self.cfg.ports.mongo}/mp4mp3"
 
     def env(self) -> dict[str, str]:
         return {"MONGO_URI": self.uri}

@@ -1,25 +1,24 @@
-"""The Kubernetes control plane of the devstack: etcd, kube-apiserver, kube-controller-manager,
-and our node agent (pods run as local processes). Real binaries, built by devstack/build.sh."""
+"""The Kubernetes control plane of the devstack: etcd, kube-apiserver, kube-controller-manager.
+Real binaries, built by devstack/build.sh; the node (kubelet & co.) is in servers/node.py."""
 
 from __future__ import annotations
 
 import ssl
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import yaml
 
-from devstack.config import LOOPBACK, ROOT
-from devstack.network import SERVICE_CIDR
+from devstack.config import LOOPBACK
+from devstack.network import NODE_IP, SERVICE_CIDR
 from devstack.pki import PKI, kubeconfig
 from devstack.process import port_open
 from devstack.servers.base import Server
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
-NODE_NAME = "devstack"
+# a throwaway stack has no node: the controllers its tests need; the node's stack runs them all
+# (node-lifecycle lifts the not-ready taint; Deployments, ReplicaSets, EndpointSlices need theirs)
 CONTROLLERS = [
     "job-controller",
     "garbage-collector-controller",
@@ -34,7 +33,10 @@ CONTROLLERS = [
 CLIENTS = {
     "admin": ("mp4mp3-admin", "system:masters"),
     "controller-manager": ("system:kube-controller-manager", None),
-    "node-agent": ("mp4mp3:node-agent", None),
+    "node": ("system:node:devstack", "system:nodes"),
+    "scheduler": ("system:kube-scheduler", None),
+    "kube-proxy": ("system:kube-proxy", None),
+    "coredns": ("mp4mp3:coredns", None),
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
 }
 
@@ -57,8 +59,13 @@ class KubeServer(Server):
         return PKI(self.cfg.dir("pki"))
 
     @property
+    def api_host(self) -> str:
+        """The apiserver's one address: the bridge's when there is a node (pods reach it)."""
+        return NODE_IP if self.cfg.node else LOOPBACK
+
+    @property
     def api_url(self) -> str:
-        return f"https://{LOOPBACK}:{self.cfg.ports.apiserver}"
+        return f"https://{self.api_host}:{self.cfg.ports.apiserver}"
 
     def binary(self, name: str) -> str:
         key = "ETCD_BIN" if name == "etcd" else "KUBERNETES_BIN"
@@ -123,8 +130,8 @@ class KubeAPIServer(KubeServer):
             [
                 self.binary("kube-apiserver"),
                 f"--etcd-servers=http://{LOOPBACK}:{self.cfg.ports.etcd}",
-                f"--bind-address={LOOPBACK}",
-                f"--advertise-address={LOOPBACK}",
+                f"--bind-address={self.api_host}",
+                f"--advertise-address={self.api_host}",
                 f"--secure-port={self.cfg.ports.apiserver}",
                 f"--tls-cert-file={pki.path('apiserver.crt')}",
                 f"--tls-private-key-file={pki.path('apiserver.key')}",
@@ -138,12 +145,16 @@ class KubeAPIServer(KubeServer):
                 f"--service-account-signing-key-file={pki.path('sa.key')}",
                 f"--service-account-key-file={pki.path('sa.pub')}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--endpoint-reconciler-type=none",  # no routable address to advertise on loopback
+                *self.endpoint_flags(),
                 "--profiling=false",
                 "--v=1",
             ]
         )
         self.main.wait_ready(self.ready, timeout=120, what="ready (/readyz)")
+
+    def endpoint_flags(self) -> list[str]:
+        # with a node, the `kubernetes` Service's endpoint is NODE_IP:port; loopback is not routable
+        return [] if self.cfg.node else ["--endpoint-reconciler-type=none"]
 
     def ready(self) -> bool:
         return _https_ok(f"{self.api_url}/readyz", self.pki)
@@ -177,7 +188,7 @@ class ControllerManager(KubeServer):
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={pki.path('sa.key')}",
                 f"--root-ca-file={pki.path('ca.crt')}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={'*' if self.cfg.node else ','.join(CONTROLLERS)}",
                 "--leader-elect=false",
                 "--concurrent-job-syncs=20",
                 "--concurrent-gc-syncs=20",
@@ -190,47 +201,3 @@ class ControllerManager(KubeServer):
 
     def ready(self) -> bool:
         return port_open(self.cfg.ports.controller_manager)
-
-
-class NodeAgent(KubeServer):
-    name = "node-agent"
-
-    def ports(self) -> list[int]:
-        return [self.cfg.ports.kubelet]
-
-    def launch(self) -> None:
-        (self.home / "ready").unlink(missing_ok=True)
-        self.pki.ensure(CLIENTS)
-        kc = self.write_kubeconfig(self.home / "kubeconfig", "node-agent", "mp4mp3:node-agent")
-        subprocess.run(
-            [
-                self.binary("kubectl"),
-                f"--kubeconfig={self.cfg.kubeconfig}",
-                "apply",
-                "-f",
-                str(ROOT / "devstack" / "manifests" / "node-agent-rbac.yaml"),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        venv = self.cfg.venv_bin
-        self.main.start(
-            [
-                sys.executable,
-                "-m",
-                "devstack.node_agent",
-                f"--kubeconfig={kc}",
-                f"--node={NODE_NAME}",
-                f"--state={self.home}",
-                f"--api-port={self.cfg.ports.apiserver}",
-                f"--ca={self.pki.path('ca.crt')}",
-                f"--path-prefix={venv}",
-                f"--kubelet-port={self.cfg.ports.kubelet}",
-                f"--tls-cert={self.pki.path('kubelet.crt')}",
-                f"--tls-key={self.pki.path('kubelet.key')}",
-            ]
-        )
-        self.main.wait_ready(self.ready, timeout=60, what="registered with a Ready node")
-
-    def ready(self) -> bool:
-        return (self.home / "ready").exists() and self.main.running()

@@ -8,6 +8,7 @@ import subprocess
 import pymysql
 
 from devstack.config import LOOPBACK
+from devstack.network import POD_CIDR
 from devstack.process import StartError
 from devstack.servers.base import Server, devstack_secret
 
@@ -58,7 +59,7 @@ class MariaDB(Server):
                 f"--datadir={datadir}",
                 f"--port={self.cfg.ports.mysql}",
                 f"--socket={self.socket}",
-                f"--bind-address={LOOPBACK}",
+                f"--bind-address={','.join(self.listen_hosts)}",
                 f"--pid-file={self.home / 'mysqld.pid'}",
                 "--skip-name-resolve",
                 "--character-set-server=utf8mb4",
@@ -82,7 +83,9 @@ class MariaDB(Server):
         conn = pymysql.connect(unix_socket=self.socket, user="root", autocommit=True)
         with conn, conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`")
-            for host in (LOOPBACK, "localhost"):
+            # pods connect from the node's pod network: MariaDB matches hosts by pattern, 10.244.0.%
+            pods = [POD_CIDR.rsplit(".", 1)[0] + ".%"] if self.cfg.node else []
+            for host in (LOOPBACK, "localhost", *pods):
                 cur.execute(f"CREATE USER IF NOT EXISTS '{USER}'@'{host}' IDENTIFIED BY %s", (self.password,))
                 cur.execute(f"ALTER USER '{USER}'@'{host}' IDENTIFIED BY %s", (self.password,))
                 cur.execute(f"GRANT ALL PRIVILEGES ON `{DATABASE}`.* TO '{USER}'@'{host}'")

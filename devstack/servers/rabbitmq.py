@@ -71,7 +71,7 @@ class RabbitMQ(Server):
         (self.home / "rabbitmq.conf").write_text(
             "\n".join(
                 [
-                    f"listeners.tcp.default = {LOOPBACK}:{p.amqp}",
+                    *(f"listeners.tcp.{i + 1} = {h}:{p.amqp}" for i, h in enumerate(self.listen_hosts)),
                     f"management.tcp.ip = {LOOPBACK}",
                     f"management.tcp.port = {p.rabbitmq_management}",
                     f"default_user = {USER}",

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.kube import Kube
-from devstack.stack import Stack
+from devstack.stack import NODE, Stack
 
 # The chart is judged by the API server alone: none of our services needs to run for it.
-NEEDED = ["etcd", "kube-apiserver", "kube-controller-manager", "node-agent"]
+NEEDED = ["etcd", "kube-apiserver", "kube-controller-manager", *NODE]
 
 
 @pytest.fixture(scope="session")

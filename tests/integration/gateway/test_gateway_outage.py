@@ -28,7 +28,7 @@ from devstack.process import wait_until as wait_for
 from devstack.samples import probe_codec, probe_duration, sample_video
 from devstack.servers.base import Server
 from devstack.servers.ferretdb import FerretDB
-from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer, NodeAgent
+from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer
 from devstack.servers.postgres import Postgres
 from devstack.servers.rabbitmq import RabbitMQ
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, NAMESPACE, SERVICES, Service
@@ -69,8 +69,7 @@ def throwaway(devstack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
         FerretDB(cfg),
         Etcd(cfg),
         apiserver,
-        ControllerManager(cfg),
-        NodeAgent(cfg),
+        ControllerManager(cfg),  # no node: one machine has one (the default devstack's)
     ]
     started: list[Server] = []
     gateway: GatewayProcess | None = None

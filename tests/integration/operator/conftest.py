@@ -32,9 +32,9 @@ from devstack.pki import PKI, kubeconfig
 from devstack.process import wait_until as wait_for
 from devstack.servers.rabbitmq import management as _rabbit_admin
 from devstack.servers.services import cluster_setup
-from devstack.stack import Stack
+from devstack.stack import NODE, Stack
 
-NEEDED = ["rabbitmq", "ferretdb", "etcd", "kube-apiserver", "kube-controller-manager", "node-agent"]
+NEEDED = ["rabbitmq", "ferretdb", "etcd", "kube-apiserver", "kube-controller-manager", *NODE]
 SERVICE_ACCOUNT = "mp4mp3-operator"
 HEALTH_PORTS = itertools.count(38400)  # this suite's range: 38400-38409
 

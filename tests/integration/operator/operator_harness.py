@@ -73,7 +73,8 @@ def audio_seconds(path: Path) -> float:
 
 
 def converter_processes(job_name: str) -> list[psutil.Process]:
-    """The `python -m converter_job` processes the node agent runs for a ConversionJob."""
+    """The `python -m converter_job` processes of a ConversionJob (its containers on the devstack
+    node are processes of this machine too)."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
