@@ -86,8 +86,9 @@ class MariaDB(Server):
             # pods connect from the node's pod network: MariaDB matches hosts by pattern, 10.244.0.%
             pods = [POD_CIDR.rsplit(".", 1)[0] + ".%"] if self.cfg.node else []
             for host in (LOOPBACK, "localhost", *pods):
-                cur.execute(f"CREATE USER IF NOT EXISTS '{USER}'@'{host}' IDENTIFIED BY %s", (self.password,))
-                cur.execute(f"ALTER USER '{USER}'@'{host}' IDENTIFIED BY %s", (self.password,))
+                # the account as parameters: the host pattern's % must not meet Python's formatting
+                cur.execute("CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s", (USER, host, self.password))
+                cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (USER, host, self.password))
                 cur.execute(f"GRANT ALL PRIVILEGES ON `{DATABASE}`.* TO '{USER}'@'{host}'")
                 # tests create throwaway databases named mp4mp3_test_*
                 cur.execute(f"GRANT ALL PRIVILEGES ON `{DATABASE}\\_test\\_%`.* TO '{USER}'@'{host}'")
