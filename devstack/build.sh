@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the devstack's Go servers once, cached by version outside the repo.
-#   devstack/build.sh [kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s ...]   (default: all)
+#   devstack/build.sh [kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s|pause ...]   (default: all)
 # Each wrapper module under devstack/go/ pins one release; the binaries land in
 # $MP4MP3_CACHE/<name>-<version>/ and a second run only checks they are there.
 set -euo pipefail
