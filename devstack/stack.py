@@ -16,6 +16,7 @@ from devstack.servers.mariadb import MariaDB
 from devstack.servers.node import Bridge, Containerd, CoreDNS, Kubelet, KubeProxy, Scheduler
 from devstack.servers.postgres import Postgres
 from devstack.servers.rabbitmq import RabbitMQ
+from devstack.servers.release import Release
 from devstack.servers.services import SERVICES, Service
 from devstack.servers.smtp import MailServer
 
@@ -33,37 +34,40 @@ SERVER_CLASSES: list[type[Server]] = [
     Etcd,
     KubeAPIServer,
     ControllerManager,
+    Release,  # the system itself, as the Helm chart installs it; last: it runs on all the above
 ]
 
 
 def server_classes(cfg: Config) -> list[type[Server]]:
-    """SERVER_CLASSES, with the node around them when this devstack runs one."""
+    """SERVER_CLASSES, with the node around them when this devstack runs one (the release runs on
+    the node: no node, no release)."""
     if not cfg.node:
-        return SERVER_CLASSES
+        return [cls for cls in SERVER_CLASSES if cls is not Release]
     at = SERVER_CLASSES.index(ControllerManager) + 1
     return [*NODE_FIRST, *SERVER_CLASSES[:at], *NODE_LAST, *SERVER_CLASSES[at:]]
 
 
 class Stack:
+    """``servers``: what `make up` runs (the system itself as the chart's release). ``host_services``:
+    our services as host processes, started only when named (tests that need one as a process)."""
+
     def __init__(self, cfg: Config | None = None) -> None:
         self.cfg = cfg or Config.from_env()
         self.servers: dict[str, Server] = {cls.name: cls(self.cfg) for cls in server_classes(self.cfg)}
-        for spec in SERVICES:
-            self.servers[spec.name] = Service(self.cfg, spec)
+        self.host_services: dict[str, Server] = {spec.name: Service(self.cfg, spec) for spec in SERVICES}
 
     def __getitem__(self, name: str) -> Server:
-        return self.servers[name]
+        return self.servers.get(name) or self.host_services[name]
 
     def select(self, names: Iterable[str] | None) -> list[Server]:
         if not names:
             return list(self.servers.values())
         wanted = set(names)
-        unknown = wanted - set(self.servers)
+        known = {**self.servers, **self.host_services}
+        unknown = wanted - set(known)
         if unknown:
-            raise KeyError(
-                f"unknown server(s): {', '.join(sorted(unknown))}; known: {', '.join(self.servers)}"
-            )
-        return [s for s in self.servers.values() if s.name in wanted]
+            raise KeyError(f"unknown server(s): {', '.join(sorted(unknown))}; known: {', '.join(known)}")
+        return [s for s in known.values() if s.name in wanted]
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -100,7 +104,9 @@ class Stack:
             self._down(names, echo)
 
     def _down(self, names: Iterable[str] | None, echo: bool) -> None:
-        for server in reversed(self.select(names)):
+        # a plain `down` also stops host services a test left running (they need the servers)
+        chosen = self.select(names) if names else [*self.servers.values(), *self.host_services.values()]
+        for server in reversed(chosen):
             stopped = server.stop()
             if echo:
                 print(f"  {server.name:<24} {'stopped' if stopped else 'was not running'}", flush=True)
@@ -118,7 +124,7 @@ class Stack:
         """The env of the servers only (not of our services): what services are configured from."""
         env: dict[str, str] = {}
         for server in self.servers.values():
-            if not isinstance(server, Service):
+            if not isinstance(server, Service | Release):
                 env.update(server.env())
         return env
 
@@ -127,7 +133,7 @@ class Stack:
         node's bridge address); empty without a node. What the chart gets as its external servers."""
         env: dict[str, str] = {}
         for server in self.servers.values():
-            if not isinstance(server, Service):
+            if not isinstance(server, Service | Release):
                 env.update(server.pod_env())
         return env
 

@@ -130,7 +130,7 @@ class Release(KubeServer):
         from devstack.stack import Stack  # the servers' env, without a cycle at import
 
         images = ensure_images(self.cfg)
-        self.write_values(values(images, Stack(self.cfg).data_env()))
+        self.write_values(values(images, Stack(self.cfg).pod_env()))
         digest = self.digest()
         if self.installed.exists() and self.installed.read_text() == digest and self.ready():
             return
