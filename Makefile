@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 .PHONY: help bootstrap up down status test lint demo bench k9s clean-state
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 bootstrap:  ## install Debian packages, the Python venv and the Go builds (idempotent)
 	@devstack/bootstrap.sh
