@@ -13,9 +13,9 @@ from typing import Any
 
 import kopf
 
+from common.exit_codes import BAD_INPUT
 from common.resources import GROUP, JOB_LABEL, OWNER_LABEL, PLURAL
 from conversion_operator.settings import Settings
-from converter_job.exit_codes import BAD_INPUT
 
 CONTAINER = "converter"
 UID_ANNOTATION = f"{GROUP}/conversionjob-uid"

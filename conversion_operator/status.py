@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.exit_codes import BAD_INPUT
 from conversion_operator import troubles
-from converter_job.exit_codes import BAD_INPUT
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 OUTCOMES = frozenset({"Succeeded", "Failed"})  # the phases that publish an event

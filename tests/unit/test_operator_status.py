@@ -6,9 +6,9 @@ import datetime as dt
 import json
 from typing import Any
 
+from common.exit_codes import BAD_INPUT
 from conversion_operator import status
 from conversion_operator.status import JobView, Limits, PodView
-from converter_job.exit_codes import BAD_INPUT
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, 30, tzinfo=dt.UTC)
 T0 = "2026-05-01T12:00:00Z"
