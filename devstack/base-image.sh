@@ -37,9 +37,14 @@ path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
 path-exclude /usr/share/lintian/*
 EOF
+# and no downloaded .deb stays in a layer (what Debian's own container images configure)
 cat > "$rootfs/etc/apt/apt.conf.d/mp4mp3-slim" <<'EOF'
 APT::Install-Recommends "false";
 Acquire::Languages "none";
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
 EOF
 
 # TLS inside builds trusts what the host trusts; pip uses the host's settings and that bundle

@@ -103,15 +103,15 @@ def base_digest() -> str:
     return h.hexdigest()[:12]
 
 
-def host_mirror() -> str:
+def host_mirror(apt: Path = Path("/etc/apt")) -> str:
     """The host's Debian mirror: the first bookworm `deb` source in /etc/apt (deb822 or one-line)."""
-    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+    for path in sorted((apt / "sources.list.d").glob("*.sources")):
         for stanza in re.split(r"\n\s*\n", path.read_text()):
             fields = dict(re.findall(r"^(\w[\w-]*):\s*(.*)$", stanza, re.M))
             types, suites = fields.get("Types", "").split(), fields.get("Suites", "").split()
             if "deb" in types and "bookworm" in suites and fields.get("Enabled", "yes") != "no":
                 return fields["URIs"].split()[0]
-    lists = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))]
+    lists = [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]
     for path in (p for p in lists if p.is_file()):
         for line in path.read_text().splitlines():
             words = re.sub(r"\[[^]]*\]", "", line).split()
@@ -158,14 +158,14 @@ def commit_rootfs(cfg: Config, tarball: Path, ref: str) -> None:
 def ensure_service(cfg: Config, service: str, base_ref: str, *, echo: bool = False) -> Image:
     """localhost/mp4mp3/<service>:<digest>, built with `buildah bud --layers` when missing."""
     dockerfile = DOCKER / f"{service}.Dockerfile"
-    ref = f"{SERVICE_REPO}/{service}:{service_digest(cfg, dockerfile, base_ref)}"
+    ref = f"{SERVICE_REPO}/{service}:{service_digest(dockerfile, image_id(cfg, base_ref))}"
     image = Image(service, ref)
     if not exists(cfg, ref):
         _say(echo, f"{service}: building {ref}")
         started = time.monotonic()
         _run(
             ["nice", "-n", "10", "buildah", *cfg.buildah_args, "bud",
-             "--layers", "--format", "docker", "--network", "host", "--runtime", RUNTIME,
+             "--layers", "--pull=never", "--format", "docker", "--network", "host", "--runtime", RUNTIME,
              "--build-arg", f"PYTHON_IMAGE={base_ref}", "-f", str(dockerfile), "-t", ref, str(ROOT)],
             what=f"{service} image",
         )  # fmt: skip
@@ -174,10 +174,10 @@ def ensure_service(cfg: Config, service: str, base_ref: str, *, echo: bool = Fal
     return image
 
 
-def service_digest(cfg: Config, dockerfile: Path, base_ref: str) -> str:
+def service_digest(dockerfile: Path, base_id: str) -> str:
     """The Dockerfile, every file it COPYs from the context, and the base image's id."""
     h = hashlib.sha256(dockerfile.read_bytes())
-    h.update(image_id(cfg, base_ref).encode())
+    h.update(base_id.encode())
     for path in _files(*(ROOT / src for src in copy_sources(dockerfile))):
         h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
@@ -237,8 +237,8 @@ def image_id(cfg: Config, ref: str) -> str:
 
 def size(cfg: Config, ref: str) -> int:
     """Bytes of the image's layers, uncompressed (what a node stores)."""
-    listed = json.loads(buildah(cfg, "images", "--json", ref) or "[]")
-    return int(listed[0]["size"]) if listed else 0
+    manifest = json.loads(buildah(cfg, "inspect", "--type", "image", "--format", "{{.Manifest}}", ref))
+    return sum(int(layer["size"]) for layer in manifest["layers"])
 
 
 def _run(cmd: list[str], *, what: str) -> str:

@@ -10,12 +10,24 @@ RUN apt-get update \
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml constraints.txt ./
+# Every image's dependencies as wheels: this layer is the same in all five images (the builder
+# reuses it) and outlives changes to the code.
+RUN python -c "import tomllib; \
+print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > all.txt \
+    && pip wheel --wheel-dir /wheels -c constraints.txt -r all.txt
+# The venv: only what this image's service imports (pyproject.toml, [tool.mp4mp3.images]);
+# not the kubernetes client's asyncio copy (kubernetes/aio, 68 MB), which nothing here imports
+RUN python -c "import tomllib; \
+print(*tomllib.load(open('pyproject.toml', 'rb'))['tool']['mp4mp3']['images']['gateway'], sep='\n')" > requirements.txt \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-index --find-links /wheels -c constraints.txt -r requirements.txt \
+    && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio
 # only the packages this image runs: the wheel of the project holds just these
 COPY common/ common/
 COPY gateway/ gateway/
-RUN pip wheel --wheel-dir /wheels -c constraints.txt . \
-    && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-index --find-links /wheels mp4mp3
+# pip and setuptools only build: they stay out of the final image
+RUN /opt/venv/bin/pip install --no-deps . \
+    && /opt/venv/bin/pip uninstall -q -y pip setuptools
 
 # --- final: the venv on a clean base, no compilers, an unprivileged numeric user ---
 FROM ${PYTHON_IMAGE}
