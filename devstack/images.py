@@ -85,6 +85,7 @@ def ensure_base(cfg: Config, *, echo: bool = False) -> Image:
         commit_rootfs(cfg, tarball, ref)
         tarball.unlink()  # the image holds it now; the tarball would only double the disk use
         image.build_seconds = time.monotonic() - started
+        untag_older(cfg, ref, keep=f"{BASE_REPO}:{BASE_TAG}")
     buildah(cfg, "tag", ref, f"{BASE_REPO}:{BASE_TAG}")
     image.size = size(cfg, ref)
     return image
@@ -170,6 +171,7 @@ def ensure_service(cfg: Config, service: str, base_ref: str, *, echo: bool = Fal
             what=f"{service} image",
         )  # fmt: skip
         image.build_seconds = time.monotonic() - started
+        untag_older(cfg, ref)
     image.size = size(cfg, ref)
     return image
 
@@ -224,6 +226,16 @@ def ensure_imported(cfg: Config, ref: str, *, echo: bool = False) -> float:
 
 def buildah(cfg: Config, *args: str) -> str:
     return _run(["buildah", *cfg.buildah_args, *args], what=f"buildah {args[0]}")
+
+
+def untag_older(cfg: Config, ref: str, keep: str = "") -> None:
+    """Drop the earlier builds of `ref`'s repository from buildah's store, so each rebuild does not
+    leave an image behind; the layers they share with the build cache stay. containerd's copies
+    are left to the kubelet's image garbage collection (a running pod may still use one)."""
+    repo = ref.rpartition(":")[0]
+    for name in buildah(cfg, "images", "--format", "{{.Name}}:{{.Tag}}").split():
+        if name.rpartition(":")[0] == repo and name not in (ref, keep):
+            subprocess.run(["buildah", *cfg.buildah_args, "rmi", name], capture_output=True)
 
 
 def exists(cfg: Config, ref: str) -> bool:
