@@ -9,6 +9,8 @@ set -euo pipefail
 PACKAGES=python3,python3-venv,python3-pip,python-is-python3,ca-certificates
 SUITE=bookworm
 mirror="$1" out="$2"
+# apt settings on reaching the mirror (proxy, TLS, snapshot validity); devstack/images.py hashes the same
+APT_NETWORK='^Acquire::(https?::|Check-Valid-Until|Check-Date|Retries)'
 ca_bundle="${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
 
 log() { printf '[base-image] %s\n' "$*" >&2; }
@@ -26,7 +28,7 @@ for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
   [[ -f "$f" ]] && cp "$f" "$rootfs/etc/apt/sources.list.d/"
 done
 for f in /etc/apt/apt.conf.d/*; do
-  [[ -f "$f" ]] && grep -q '^Acquire::' "$f" && cp "$f" "$rootfs/etc/apt/apt.conf.d/"
+  [[ -f "$f" ]] && grep -Eq "$APT_NETWORK" "$f" && cp "$f" "$rootfs/etc/apt/apt.conf.d/"
 done
 # like Debian's slim images: later apt installs leave no docs, man pages or translations behind
 cat > "$rootfs/etc/dpkg/dpkg.cfg.d/mp4mp3-slim" <<'EOF'

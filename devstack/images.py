@@ -9,6 +9,7 @@ COPYs and the base image it starts from.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +32,9 @@ BASE_TAG = "3.11-bookworm"
 SERVICE_REPO = "localhost/mp4mp3"
 # crun (buildah's default here) fails on this machine's hybrid cgroups; runc works
 RUNTIME = "/usr/sbin/runc"
-# host settings the base image copies in: a change in them is a change of the image
-HOST_INPUTS = ("/etc/apt/sources.list", "/etc/apt/sources.list.d", "/etc/apt/apt.conf.d", "/etc/pip.conf")
+# host settings the base image copies in (besides host_inputs()): a change is a change of the image
+# apt settings on reaching the mirror (proxy, TLS, snapshot validity), as base-image.sh greps them
+APT_NETWORK = r"^Acquire::(https?::|Check-Valid-Until|Check-Date|Retries)"
 HOST_ENV = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CERT", "SSL_CERT_FILE")
 NAMESPACE = "k8s.io"  # the containerd namespace the kubelet's CRI plugin reads
 
@@ -78,23 +81,28 @@ def ensure_base(cfg: Config, *, echo: bool = False) -> Image:
     digest = base_digest()
     ref = f"{BASE_REPO}:{BASE_TAG}-{digest}"
     image = Image("base", ref)
-    if not exists(cfg, ref):
-        started = time.monotonic()
-        _say(echo, f"base image {ref}: debootstrap of bookworm (a few minutes, once per machine)")
-        tarball = base_rootfs(cfg, digest)
-        commit_rootfs(cfg, tarball, ref)
-        tarball.unlink()  # the image holds it now; the tarball would only double the disk use
-        image.build_seconds = time.monotonic() - started
-        untag_older(cfg, ref, keep=f"{BASE_REPO}:{BASE_TAG}")
+    with building(cfg):
+        if not exists(cfg, ref):
+            build_base(cfg, image, digest, echo=echo)
     buildah(cfg, "tag", ref, f"{BASE_REPO}:{BASE_TAG}")
     image.size = size(cfg, ref)
     return image
 
 
+def build_base(cfg: Config, image: Image, digest: str, *, echo: bool) -> None:
+    started = time.monotonic()
+    _say(echo, f"base image {image.ref}: debootstrap of bookworm (a few minutes, once per machine)")
+    tarball = base_rootfs(cfg, digest)
+    commit_rootfs(cfg, tarball, image.ref)
+    tarball.unlink()  # the image holds it now; the tarball would only double the disk use
+    image.build_seconds = time.monotonic() - started
+    untag_older(cfg, image.ref, keep=f"{BASE_REPO}:{BASE_TAG}")
+
+
 def base_digest() -> str:
     """The script (its package list inside) and the host settings it copies into the image."""
     h = hashlib.sha256(BASE_SCRIPT.read_bytes())
-    for path in _files(*map(Path, HOST_INPUTS)):
+    for path in host_inputs():
         h.update(str(path).encode() + b"\0" + path.read_bytes())
     ca = Path(host_ca_bundle())
     if ca.is_file():
@@ -102,6 +110,18 @@ def base_digest() -> str:
     for key in HOST_ENV:
         h.update(f"{key}={_env(key)}".encode())
     return h.hexdigest()[:12]
+
+
+def host_inputs(etc: Path = Path("/etc")) -> list[Path]:
+    """The host's files that base-image.sh copies into the image (keep the two in step): apt's
+    sources, apt settings on how to reach them, pip's config. Nothing else of /etc counts."""
+    apt = etc / "apt"
+    sources = apt / "sources.list.d"
+    files = [apt / "sources.list", *sorted(sources.glob("*.list")), *sorted(sources.glob("*.sources"))]
+    for path in sorted((apt / "apt.conf.d").glob("*")):
+        if path.is_file() and re.search(APT_NETWORK, path.read_text(errors="replace"), re.M):
+            files.append(path)
+    return [path for path in [*files, etc / "pip.conf"] if path.is_file()]
 
 
 def host_mirror(apt: Path = Path("/etc/apt")) -> str:
@@ -159,21 +179,32 @@ def commit_rootfs(cfg: Config, tarball: Path, ref: str) -> None:
 def ensure_service(cfg: Config, service: str, base_ref: str, *, echo: bool = False) -> Image:
     """localhost/mp4mp3/<service>:<digest>, built with `buildah bud --layers` when missing."""
     dockerfile = DOCKER / f"{service}.Dockerfile"
-    ref = f"{SERVICE_REPO}/{service}:{service_digest(dockerfile, image_id(cfg, base_ref))}"
+    base_id = image_id(cfg, base_ref)
+    ref = f"{SERVICE_REPO}/{service}:{service_digest(dockerfile, base_id)}"
     image = Image(service, ref)
-    if not exists(cfg, ref):
-        _say(echo, f"{service}: building {ref}")
-        started = time.monotonic()
-        _run(
-            ["nice", "-n", "10", "buildah", *cfg.buildah_args, "bud",
-             "--layers", "--pull=never", "--format", "docker", "--network", "host", "--runtime", RUNTIME,
-             "--build-arg", f"PYTHON_IMAGE={base_ref}", "-f", str(dockerfile), "-t", ref, str(ROOT)],
-            what=f"{service} image",
-        )  # fmt: skip
-        image.build_seconds = time.monotonic() - started
+    with building(cfg):
+        while not exists(cfg, ref):
+            _say(echo, f"{service}: building {ref}")
+            started = time.monotonic()
+            build(cfg, dockerfile, base_ref, ref)
+            image.build_seconds += time.monotonic() - started
+            again = f"{SERVICE_REPO}/{service}:{service_digest(dockerfile, base_id)}"
+            if again != ref:  # the sources changed during the build: that tag would name other code
+                buildah(cfg, "rmi", ref)
+                ref = image.ref = again
+    if image.build_seconds:
         untag_older(cfg, ref)
     image.size = size(cfg, ref)
     return image
+
+
+def build(cfg: Config, dockerfile: Path, base_ref: str, ref: str) -> None:
+    _run(
+        ["nice", "-n", "10", "buildah", *cfg.buildah_args, "bud",
+         "--layers", "--pull=never", "--format", "docker", "--network", "host", "--runtime", RUNTIME,
+         "--build-arg", f"PYTHON_IMAGE={base_ref}", "-f", str(dockerfile), "-t", ref, str(ROOT)],
+        what=f"{dockerfile.stem} image",
+    )  # fmt: skip
 
 
 def service_digest(dockerfile: Path, base_id: str) -> str:
@@ -224,6 +255,17 @@ def ensure_imported(cfg: Config, ref: str, *, echo: bool = False) -> float:
 # --- buildah ------------------------------------------------------------------------------------
 
 
+@contextmanager
+def building(cfg: Config) -> Iterator[None]:
+    """One build at a time per machine: `make up`, tests and the CLI may all ask for the same
+    image at once, and would build it twice (or race on the base image's tarball)."""
+    lock = cfg.cache / "images" / "build.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
+
+
 def buildah(cfg: Config, *args: str) -> str:
     return _run(["buildah", *cfg.buildah_args, *args], what=f"buildah {args[0]}")
 
@@ -231,7 +273,7 @@ def buildah(cfg: Config, *args: str) -> str:
 def untag_older(cfg: Config, ref: str, keep: str = "") -> None:
     """Drop the earlier builds of `ref`'s repository from buildah's store, so each rebuild does not
     leave an image behind; the layers they share with the build cache stay. containerd's copies
-    are left to the kubelet's image garbage collection (a running pod may still use one)."""
+    are not touched: a pod or a Job's retry may still run one."""
     repo = ref.rpartition(":")[0]
     for name in buildah(cfg, "images", "--format", "{{.Name}}:{{.Tag}}").split():
         if name.rpartition(":")[0] == repo and name not in (ref, keep):

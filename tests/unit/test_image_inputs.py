@@ -81,3 +81,18 @@ def test_the_base_image_uses_the_hosts_bookworm_mirror(tmp_path: Path) -> None:
     (tmp_path / "sources.list").write_text("")
     with pytest.raises(images.ImageError, match="mirror"):
         images.host_mirror(tmp_path)
+
+
+def test_the_base_image_depends_on_the_host_files_it_copies_and_no_others(tmp_path: Path) -> None:
+    (tmp_path / "apt" / "sources.list.d").mkdir(parents=True)
+    (tmp_path / "apt" / "apt.conf.d").mkdir()
+    (tmp_path / "apt" / "sources.list.d" / "debian.sources").write_text("Types: deb\n")
+    (tmp_path / "apt" / "sources.list.d" / "old.list.disabled").write_text("deb http://x/ bookworm main\n")
+    (tmp_path / "apt" / "apt.conf.d" / "90proxy").write_text('Acquire::http::Proxy "http://proxy:3128";\n')
+    (tmp_path / "apt" / "apt.conf.d" / "50appstream").write_text("Acquire::IndexTargets::deb::DEP-11 {};\n")
+    (tmp_path / "apt" / "apt.conf.d" / "20packagekit").write_text('DPkg::Post-Invoke {"true";};\n')
+
+    assert [p.relative_to(tmp_path).as_posix() for p in images.host_inputs(tmp_path)] == [
+        "apt/sources.list.d/debian.sources",
+        "apt/apt.conf.d/90proxy",
+    ]
