@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def _clean_table(tool: str, table: str) -> None:
         if line.startswith(":") and line[1:].startswith(CHAIN_PREFIXES)
     ]
     for line in dump.splitlines():
-        parts = line.split()
+        parts = shlex.split(line)  # comments are quoted: "kubernetes forwarding rules"
         if _jumps_to_ours(parts):
             subprocess.run([tool, "-t", table, "-D", *parts[1:]], capture_output=True)
     for flag in ("-F", "-X"):

@@ -16,11 +16,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx
 import psutil
 import yaml
 
 from devstack import host
 from devstack.config import LOOPBACK, ROOT
+from devstack.kube import ApiError, Kube
 from devstack.network import (
     BRIDGE,
     BRIDGE_ADDRESS,
@@ -384,20 +386,18 @@ class Kubelet(NodeServer):
 
 
 def node_ready(server: KubeServer) -> bool:
-    out = subprocess.run(
-        [
-            server.binary("kubectl"),
-            f"--kubeconfig={server.cfg.kubeconfig}",
-            "get",
-            "node",
-            NODE_NAME,
-            "-o",
-            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip() == "True"
+    """Is Node `devstack` registered and Ready (what the scheduler waits for)?"""
+    try:
+        kube = Kube.from_kubeconfig(server.cfg.kubeconfig)
+    except OSError:
+        return False
+    try:
+        conditions = kube.get(f"/api/v1/nodes/{NODE_NAME}").get("status", {}).get("conditions", [])
+    except (ApiError, httpx.HTTPError):
+        return False
+    finally:
+        kube.close()
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 class KubeProxy(NodeServer):
