@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.config import ROOT, Config
+from devstack.process import wait_until
 
 SERVICES = ("auth", "gateway", "operator", "notification", "converter")
 DOCKER = ROOT / "docker"
@@ -235,21 +236,33 @@ def copy_sources(dockerfile: Path) -> list[str]:
 
 def ensure_imported(cfg: Config, ref: str, *, echo: bool = False) -> float:
     """Import `ref` into containerd's k8s.io namespace unless it is there; seconds spent."""
-    ctr = ["ctr", "--address", str(cfg.containerd_socket), "-n", NAMESPACE]
-    listed = _run([*ctr, "images", "ls", "-q", f"name=={ref}"], what="containerd images").split()
-    if ref in listed:
-        return 0.0
-    _say(echo, f"importing {ref} into containerd")
-    started = time.monotonic()
-    archive = cfg.cache / "images" / f"import-{ref.rsplit('/', 1)[-1].replace(':', '-')}.tar"
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        archive.unlink(missing_ok=True)
-        buildah(cfg, "push", ref, f"docker-archive:{archive}:{ref}")
-        _run([*ctr, "images", "import", str(archive)], what=f"import of {ref}")
-    finally:
-        archive.unlink(missing_ok=True)
-    return time.monotonic() - started
+    with building(cfg):  # two importers of one image would share (and delete) one archive
+        if ref in ctr(cfg, "images", "ls", "-q", f"name=={ref}").split():
+            return 0.0
+        _say(echo, f"importing {ref} into containerd")
+        started = time.monotonic()
+        archive = cfg.cache / "images" / f"import-{ref.rsplit('/', 1)[-1].replace(':', '-')}.tar"
+        try:
+            archive.unlink(missing_ok=True)
+            buildah(cfg, "push", ref, f"docker-archive:{archive}:{ref}")
+            try:
+                ctr(cfg, "images", "import", str(archive))
+            except ImageError:  # containerd restarted under us (the node's own restart): once more
+                wait_until(lambda: _answers(cfg), 60, "containerd to answer again")
+                ctr(cfg, "images", "import", str(archive))
+        finally:
+            archive.unlink(missing_ok=True)
+        return time.monotonic() - started
+
+
+def ctr(cfg: Config, *args: str) -> str:
+    cmd = ["ctr", "--address", str(cfg.containerd_socket), "-n", NAMESPACE, *args]
+    return _run(cmd, what=shlex.join(["ctr", *args[:2]]))
+
+
+def _answers(cfg: Config) -> bool:
+    cmd = ["ctr", "--address", str(cfg.containerd_socket), "version"]
+    return subprocess.run(cmd, capture_output=True, timeout=10).returncode == 0
 
 
 # --- buildah ------------------------------------------------------------------------------------

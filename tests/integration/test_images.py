@@ -133,13 +133,26 @@ def test_services_needing_their_servers_build_their_app_from_settings(
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_the_converter_has_debians_ffmpeg_with_lame(built: dict[str, str], tmp_path: Path) -> None:
-    probe = "ffmpeg -hide_banner -encoders | grep -q libmp3lame && ffprobe -version | head -1"
-    with container(built["converter"], tmp_path, ["sh", "-c", probe]) as run:
+def test_the_converter_encodes_mp3_with_debians_ffmpeg_and_with_moviepy(
+    built: dict[str, str], tmp_path: Path
+) -> None:
+    # both engines, as uid 10001 on the read-only root, writing only to /tmp (the work dir)
+    script = """
+    set -e
+    ffmpeg -v error -f lavfi -i sine=frequency=440:duration=2 -f lavfi -i color=size=64x64:duration=2 \\
+        -shortest -c:v mpeg4 -c:a aac /tmp/in.mp4
+    ffmpeg -v error -i /tmp/in.mp4 -vn -c:a libmp3lame /tmp/ffmpeg.mp3
+    python -c "from moviepy import AudioFileClip
+    AudioFileClip('/tmp/in.mp4').write_audiofile('/tmp/moviepy.mp3', logger=None)"
+    for f in /tmp/ffmpeg.mp3 /tmp/moviepy.mp3; do
+        ffprobe -v error -show_entries stream=codec_name -of csv=p=0 "$f"
+    done
+    """
+    with container(built["converter"], tmp_path, ["sh", "-c", textwrap.dedent(script)]) as run:
         proc = run.wait()
 
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("ffprobe version")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["mp3", "mp3"]
 
 
 def test_images_sit_within_their_size_budget(built: dict[str, str]) -> None:
