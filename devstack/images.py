@@ -46,7 +46,7 @@ class Image:
 
     name: str
     ref: str
-    size: int = 0
+    size: int = 0  # bytes, uncompressed; measured only when build_all echoes
     build_seconds: float = 0.0  # 0 when the tag already existed
     import_seconds: float = 0.0  # 0 when containerd already had it (or was not asked)
 
@@ -71,6 +71,9 @@ def build_all(cfg: Config, *, load: bool = True, echo: bool = False) -> list[Ima
         if load:
             image.import_seconds = ensure_imported(cfg, image.ref, echo=echo)
         images.append(image)
+    if echo:  # sizes for the report; `make up` needs only the refs
+        for image in images:
+            image.size = size(cfg, image.ref)
     return images
 
 
@@ -86,7 +89,6 @@ def ensure_base(cfg: Config, *, echo: bool = False) -> Image:
         if not exists(cfg, ref):
             build_base(cfg, image, digest, echo=echo)
     buildah(cfg, "tag", ref, f"{BASE_REPO}:{BASE_TAG}")
-    image.size = size(cfg, ref)
     return image
 
 
@@ -195,7 +197,6 @@ def ensure_service(cfg: Config, service: str, base_ref: str, *, echo: bool = Fal
                 ref = image.ref = again
     if image.build_seconds:
         untag_older(cfg, ref)
-    image.size = size(cfg, ref)
     return image
 
 
