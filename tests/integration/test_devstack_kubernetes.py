@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import subprocess
 import textwrap
 import urllib.request
@@ -281,6 +282,21 @@ def test_a_pod_reaches_a_service_by_name_through_cluster_dns(
     node_port = created["spec"]["ports"][0]["nodePort"]
     with urllib.request.urlopen(f"http://{NODE_IP}:{node_port}/hostname", timeout=10) as resp:
         assert resp.read().decode().strip() == "web"
+    # ... and on no other address of this machine (never its external interface, not loopback)
+    for address in machine_addresses():
+        with socket.socket() as sock:
+            sock.settimeout(2)
+            assert sock.connect_ex((address, node_port)) != 0, f"NodePort open on {address}"
+
+
+def machine_addresses() -> list[str]:
+    """This machine's IPv4 addresses other than the node's bridge."""
+    return [
+        a.address
+        for addrs in psutil.net_if_addrs().values()
+        for a in addrs
+        if a.family == socket.AF_INET and a.address != NODE_IP
+    ]
 
 
 def node_footprint(stack: Stack) -> dict[str, Any]:
