@@ -135,6 +135,7 @@ class Release(KubeServer):
         if self.installed.exists() and self.installed.read_text() == digest and self.ready():
             return
         started = time.monotonic()
+        self._wait_for_namespace_to_go()
         self.install()
         (self.home / "install-seconds").write_text(f"{time.monotonic() - started:.1f}\n")
         wait_until(self.ready, 120, "the gateway and auth through their NodePorts")
@@ -179,21 +180,43 @@ class Release(KubeServer):
         return _answers(f"{gateway_url()}/readyz") and _answers(f"{auth_url()}/readyz")
 
     def stop(self) -> bool:
+        """ConversionJobs first, while the operator runs to take its cleanup finalizer off them
+        (the namespace could not go otherwise), then the release, then the namespace."""
         if not self.cfg.kubeconfig.exists() or not _api_up(self):
             return False
-        kubectl = [self.binary("kubectl"), f"--kubeconfig={self.cfg.kubeconfig}"]
         listed = subprocess.run([*self.helm, "status", RELEASE], capture_output=True, text=True)
+        self._kubectl("delete", "conversionjobs", "--all", "--wait", "--timeout=60s")
         if listed.returncode == 0:
             subprocess.run(
                 [*self.helm, "uninstall", RELEASE, "--wait", "--timeout", "3m"], capture_output=True
             )
-        gone = subprocess.run(
-            [*kubectl, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait", "--timeout=120s"],
-            capture_output=True,
-            text=True,
+        self._release_stranded_conversionjobs()
+        gone = self._kubectl(
+            "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait", "--timeout=120s"
         )
         self.installed.unlink(missing_ok=True)
         return listed.returncode == 0 or "deleted" in gone.stdout
+
+    def _kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        argv = [self.binary("kubectl"), f"--kubeconfig={self.cfg.kubeconfig}", "-n", NAMESPACE, *args]
+        return subprocess.run(argv, capture_output=True, text=True)
+
+    def _release_stranded_conversionjobs(self) -> None:
+        """ConversionJobs left with the operator's finalizer and no operator to remove it (a `down`
+        that lost its operator first): the devstack's own namespace must still go, so drop it."""
+        names = self._kubectl("get", "conversionjobs", "-o", "name").stdout.split()
+        for name in names:
+            self._kubectl("patch", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+
+    def _wait_for_namespace_to_go(self) -> None:
+        """A namespace still terminating from an earlier `down` refuses new objects."""
+        phase = self._kubectl("get", "namespace", NAMESPACE, "-o", "jsonpath={.status.phase}").stdout
+        if phase != "Terminating":
+            return
+        self._release_stranded_conversionjobs()
+        wait_until(
+            lambda: self._kubectl("get", "namespace", NAMESPACE).returncode != 0, 120, "namespace gone"
+        )
 
     def env(self) -> Env:
         return {"GATEWAY_URL": gateway_url(), "AUTH_URL": auth_url()}
