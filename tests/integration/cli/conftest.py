@@ -72,7 +72,7 @@ def videos(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def small_gateway(devstack: Stack) -> Iterator[str]:
+def small_gateway(devstack: Stack, urls: dict[str, str]) -> Iterator[str]:
     """A second gateway replica (same namespace, database, broker and ServiceAccount as the
     devstack's) that accepts videos up to 1 MiB, so a 413 costs a second and not 4 GiB."""
     cfg = devstack.cfg
@@ -88,6 +88,9 @@ def small_gateway(devstack: Stack) -> Iterator[str]:
     env.update(
         {
             "GATEWAY_PUBLIC_URL": url,
+            # the chart-installed auth, as the chart's gateway uses it (no host-process auth runs)
+            "GATEWAY_AUTH_URL": urls["auth"],
+            "GATEWAY_JWKS_URL": f"{urls['auth']}/.well-known/jwks.json",
             "GATEWAY_MAX_UPLOAD_BYTES": str(1024 * 1024),
             "GATEWAY_DRAIN_LIMIT_BYTES": "0",
             "PYTHONUNBUFFERED": "1",
