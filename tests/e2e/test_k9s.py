@@ -27,7 +27,8 @@ COLUMNS = ["NAMESPACE", "NAME", "PHASE", "PROGRESS", "OWNER", "SOURCE", "DURATIO
 class Terminal:
     """A detached tmux session running one command, read as the screen a person would see."""
 
-    def __init__(self, command: list[str], env: dict[str, str], width: int = 250, height: int = 40) -> None:
+    # wide: k9s shows every printer column, MESSAGE (a sentence) among them, before AGE
+    def __init__(self, command: list[str], env: dict[str, str], width: int = 600, height: int = 40) -> None:
         self.name = f"k9s-test-{uuid.uuid4().hex[:8]}"
         self.tmux = ["tmux", "-L", self.name]  # a tmux server of its own, not a shared one
         exports = " ".join(
