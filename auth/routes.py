@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from auth import tokens, users
 from auth.database import DatabaseUnavailable
-from auth.dependencies import (
+from auth.deps import (
     REALM,
     BasicDep,
     BearerDep,

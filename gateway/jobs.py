@@ -27,8 +27,8 @@ from common.resources import FINALIZER, MP3S_BUCKET, VIDEOS_BUCKET, job_name, vi
 from gateway.auth import User
 from gateway.events import Publisher, PublishFailed
 from gateway.k8s import AlreadyExists, ConversionJobs, KubeError, KubeUnavailable, conversion_job, job_labels
-from gateway.models import Job
 from gateway.options import conversion_spec
+from gateway.schemas import Job
 from gateway.storage import StoredFile, delete_file, find_file
 from gateway.uploads import ReceivedUpload
 
