@@ -11,40 +11,25 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from cli_harness import Account, Cli, new_account
 
 from devstack.config import LOOPBACK, ROOT, Ports
 from devstack.process import wait_until as wait_for
 from devstack.servers.services import SERVICES
 from devstack.stack import Stack
-
-NEEDED = [
-    "mariadb",
-    "rabbitmq",
-    "ferretdb",
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "node-agent",
-    "auth",
-    "operator",
-    "gateway",
-]
-PORT_OFFSET = 800  # this suite's throwaway gateway: 26000 + 800
+from tests.support.cli_harness import SMALL_GATEWAY_OFFSET, Account, Cli, gateway_ready, new_account
+from tests.support.stack import narrowed_devstack
 
 
 @pytest.fixture(scope="session")
 def devstack() -> Iterator[Stack]:
-    """The devstack narrowed to what a conversion needs. Stops only what it started (unless
-    MP4MP3_KEEP_DEVSTACK)."""
-    stack = Stack()
-    was_up = all(server.running() for server in stack.select(NEEDED))
-    stack.up(NEEDED)
-    yield stack
-    if not was_up and not os.environ.get("MP4MP3_KEEP_DEVSTACK"):
-        stack.down(NEEDED)
+    """The devstack narrowed to what a conversion needs."""
+    yield from narrowed_devstack(
+        [
+            *["mariadb", "rabbitmq", "ferretdb", "etcd", "kube-apiserver", "kube-controller-manager"],
+            *["node-agent", "auth", "operator", "gateway"],
+        ]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +80,7 @@ def small_gateway(devstack: Stack) -> Iterator[str]:
     devstack's) that accepts videos up to 1 MiB, so a 413 costs a second and not 4 GiB."""
     cfg = devstack.cfg
     spec = next(s for s in SERVICES if s.name == "gateway")
-    port = Ports(offset=PORT_OFFSET).gateway
+    port = Ports(offset=SMALL_GATEWAY_OFFSET).gateway
     url = f"http://{LOOPBACK}:{port}"
     folder = cfg.dir("scratch") / f"cli-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
@@ -114,7 +99,7 @@ def small_gateway(devstack: Stack) -> Iterator[str]:
     log = (folder / "gateway.log").open("ab")
     proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: _ready(url) or proc.poll() is not None, 60, f"the gateway at {url}")
+        wait_for(lambda: gateway_ready(url) or proc.poll() is not None, 60, f"the gateway at {url}")
         assert proc.poll() is None, (folder / "gateway.log").read_text()[-2000:]
         yield url
     finally:
@@ -126,10 +111,3 @@ def small_gateway(devstack: Stack) -> Iterator[str]:
             proc.wait()
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -10,12 +10,12 @@ import uuid
 
 import jwt
 import pytest
-from cli_harness import Account, Cli, closed_port, new_account
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth.keys import load_ring
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER
 from devstack.stack import Stack
+from tests.support.cli_harness import Account, Cli, closed_port, new_account
 
 pytestmark = pytest.mark.devstack
 

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from notification_harness import (
+
+from devstack.config import Ports
+from devstack.process import port_open
+from notification.consumer import PARKED_REASON_HEADER
+from notification.retry import ATTEMPTS_HEADER
+from tests.support.notification_harness import (
     BOUNCER_OFFSET,
     CLOSED_PORT_OFFSET,
     MAIL_FROM,
@@ -22,11 +27,6 @@ from notification_harness import (
     succeeded_event,
     unique,
 )
-
-from devstack.config import Ports
-from devstack.process import port_open
-from notification.consumer import PARKED_REASON_HEADER
-from notification.retry import ATTEMPTS_HEADER
 
 pytestmark = pytest.mark.devstack
 

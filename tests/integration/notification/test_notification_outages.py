@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from notification_harness import Notifier, mails_to, succeeded_event, unique
 
 from devstack.process import port_open
 from devstack.servers.rabbitmq import RabbitMQ
 from devstack.servers.smtp import MailServer
+from tests.support.notification_harness import Notifier, mails_to, succeeded_event, unique
 
 pytestmark = pytest.mark.devstack
 
