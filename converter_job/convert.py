@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 from common.logs import kv
 from converter_job.errors import ConversionFailure
 from converter_job.probe import Window
-from converter_job.progress import ProgressParser
+from converter_job.progress import OnProgress, ProgressParser
 from converter_job.spec import Engine, Output
 
 log = logging.getLogger("converter.convert")
-OnProgress = Callable[[float], None]  # seconds of audio converted so far
 
 
 def convert(
