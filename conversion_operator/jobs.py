@@ -13,12 +13,11 @@ from typing import Any
 
 import kopf
 
-from common.resources import GROUP, JOB_LABEL, OWNER_LABEL, PLURAL
+from common.exit_codes import BAD_INPUT
+from common.resources import GROUP, JOB_LABEL, OWNER_LABEL, PLURAL, UID_ANNOTATION
 from conversion_operator.settings import Settings
-from converter_job.exit_codes import BAD_INPUT
 
 CONTAINER = "converter"
-UID_ANNOTATION = f"{GROUP}/conversionjob-uid"
 WORK_VOLUME = "work"
 
 Body = kopf.Body  # the ConversionJob

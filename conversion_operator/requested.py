@@ -26,7 +26,7 @@ from pymongo.errors import PyMongoError
 from common import events, messaging
 from common.events import ConversionRequested
 from common.logs import kv
-from common.resources import API_VERSION, FINALIZER, KIND
+from common.resources import conversion_job
 
 log = logging.getLogger("operator.requested")
 PREFETCH = 8
@@ -40,19 +40,9 @@ class Verdict(Enum):
 
 
 def conversionjob(event: ConversionRequested) -> dict[str, Any]:
-    """The ConversionJob a ``conversion.requested`` event describes (with our finalizer already on,
-    so its files are cleaned up even if it is deleted before the operator first sees it)."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {
-            "name": event.job.name,
-            "namespace": event.job.namespace,
-            "labels": dict(event.labels),
-            "finalizers": [FINALIZER],
-        },
-        "spec": event.spec,
-    }
+    """The ConversionJob a ``conversion.requested`` event describes: the very manifest the gateway
+    would have created."""
+    return conversion_job(event.job.name, event.job.namespace, event.spec, event.labels)
 
 
 class RequestedConsumer:

@@ -13,12 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from converter_job.exit_codes import BAD_INPUT
+from common.durations import human_duration
+from common.exit_codes import BAD_INPUT
+from common.phases import FAILED, SUCCEEDED, TERMINAL
+from common.resources import CONTROLLER_UID_LABEL
 
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
-OUTCOMES = frozenset({"Succeeded", "Failed"})  # the phases that publish an event
+OUTCOMES = frozenset({SUCCEEDED, FAILED})  # the phases that publish an event
 CONVERTER_CONTAINER = "converter"
-CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
 
 Status = dict[str, Any]
 
@@ -272,18 +273,6 @@ def duration(started: str | None, finished: str | None, now: dt.datetime) -> str
         return None
     end = parse_time(finished) if finished else now
     return human_duration((end - parse_time(started)).total_seconds())
-
-
-def human_duration(seconds: float) -> str:
-    """12s, 3m4s, 1h2m3s: the way kubectl shows ages."""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
 
 
 def iso(moment: dt.datetime) -> str:

@@ -16,9 +16,8 @@ from types import FrameType
 
 from pydantic import ValidationError
 
-from common import logs
+from common import exit_codes, logs
 from common.logs import kv
-from converter_job import exit_codes
 from converter_job.errors import ConversionFailure, Terminated
 from converter_job.kube import StatusPatcher
 from converter_job.run import run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from converter_job import exit_codes
+from common import exit_codes
 
 
 class ConversionFailure(Exception):

@@ -23,10 +23,18 @@ from pymongo.database import Database
 
 from common import events
 from common.logs import kv
-from common.resources import FINALIZER, MP3S_BUCKET, VIDEOS_BUCKET, job_name, video_id_of
+from common.resources import (
+    FINALIZER,
+    MP3S_BUCKET,
+    VIDEOS_BUCKET,
+    conversion_job,
+    conversion_job_labels,
+    job_name,
+    video_id_of,
+)
 from gateway.auth import User
 from gateway.events import Publisher, PublishFailed
-from gateway.k8s import AlreadyExists, ConversionJobs, KubeError, KubeUnavailable, conversion_job, job_labels
+from gateway.k8s import AlreadyExists, ConversionJobs, KubeError, KubeUnavailable
 from gateway.options import conversion_spec
 from gateway.schemas import Job
 from gateway.storage import StoredFile, delete_file, find_file
@@ -35,7 +43,6 @@ from gateway.uploads import ReceivedUpload
 log = logging.getLogger("gateway.jobs")
 
 JOBS_COLLECTION = "jobs"
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
 
 class NotFound(Exception):
@@ -194,7 +201,7 @@ class JobService:
             ),
             owner=events.Owner(user_id=user.id, email=user.email),
             spec=spec,
-            labels=job_labels(user.id),
+            labels=conversion_job_labels(user.id),
         )
         try:
             await anyio.to_thread.run_sync(self.publisher.publish, event)
@@ -212,7 +219,7 @@ class JobService:
     async def _create_resource(
         self, name: str, spec: dict[str, Any], user: User, upload: ReceivedUpload
     ) -> dict[str, Any] | None:
-        body = conversion_job(name, self.resources.namespace, spec, user.id)
+        body = conversion_job(name, self.resources.namespace, spec, conversion_job_labels(user.id))
         try:
             return await self.resources.create(body)
         except AlreadyExists:

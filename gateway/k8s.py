@@ -19,7 +19,7 @@ import httpx
 from kubernetes.client import Configuration
 from kubernetes.config import incluster_config, kube_config
 
-from common.resources import FINALIZER, GROUP, OWNER_LABEL, PLURAL, VERSION
+from common.resources import GROUP, OWNER_LABEL, PLURAL, VERSION
 
 
 class KubeUnavailable(Exception):
@@ -146,28 +146,3 @@ class ConversionJobs:
             raise error(resp.status_code, str(body.get("message", "")), str(body.get("reason", "")))
         result: dict[str, Any] = resp.json()
         return result
-
-
-def conversion_job(name: str, namespace: str, spec: dict[str, Any], owner: str) -> dict[str, Any]:
-    """The ConversionJob resource for an accepted upload, with the operator's finalizer already on
-    (as the operator puts it on those it creates from events): a job deleted before the operator
-    first saw it still has its files cleaned up."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ConversionJob",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": job_labels(owner),
-            "finalizers": [FINALIZER],
-        },
-        "spec": spec,
-    }
-
-
-def job_labels(owner: str) -> dict[str, str]:
-    return {
-        OWNER_LABEL: owner,
-        "app.kubernetes.io/part-of": "mp4mp3",
-        "app.kubernetes.io/created-by": "mp4mp3-gateway",
-    }

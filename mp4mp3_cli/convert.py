@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.phases import TERMINAL
 from mp4mp3_cli.api import Api, Stopped
 from mp4mp3_cli.display import FileProgress, Reporter, human_bytes
 from mp4mp3_cli.errors import CliError, ExitCode
 
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
 INTERRUPTED = CliError(ExitCode.INTERRUPTED, "Interrupted.")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from converter_job import exit_codes
+from common import exit_codes
 from converter_job.errors import BadInput, ConversionFailure
 from converter_job.probe import MediaInfo, check_output, media_info, probe, require_audio, window
 from converter_job.spec import Trim

@@ -8,10 +8,10 @@ from typing import Any
 import kopf
 import pytest
 
+from common.exit_codes import BAD_INPUT
 from common.resources import GROUP, JOB_LABEL, OWNER_LABEL
 from conversion_operator import jobs
 from conversion_operator.settings import Settings
-from converter_job.exit_codes import BAD_INPUT
 from converter_job.spec import Spec
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"

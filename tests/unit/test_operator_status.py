@@ -6,9 +6,10 @@ import datetime as dt
 import json
 from typing import Any
 
+from common.durations import human_duration
+from common.exit_codes import BAD_INPUT
 from conversion_operator import status
 from conversion_operator.status import JobView, Limits, PodView
-from converter_job.exit_codes import BAD_INPUT
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, 30, tzinfo=dt.UTC)
 T0 = "2026-05-01T12:00:00Z"
@@ -262,4 +263,4 @@ def test_cancelled_and_refused_conversions_say_why() -> None:
 
 
 def test_durations_read_like_kubectls() -> None:
-    assert [status.human_duration(s) for s in (0, 12.4, 184, 3723)] == ["0s", "12s", "3m4s", "1h2m3s"]
+    assert [human_duration(s) for s in (0, 12.4, 184, 3723)] == ["0s", "12s", "3m4s", "1h2m3s"]
