@@ -27,7 +27,7 @@ from common.events import (
     outcome_event_id,
 )
 from common.logs import kv
-from conversion_operator.status import parse_time
+from conversion_operator.times import parse_time
 
 log = logging.getLogger("operator.outcomes")
 Outcome = ConversionSucceeded | ConversionFailed

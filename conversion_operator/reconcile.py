@@ -18,11 +18,11 @@ import kopf
 
 from common.logs import kv
 from common.resources import mp3_id
-from conversion_operator import jobs, outcomes, status
+from conversion_operator import jobs, outcomes, status, views
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.settings import Settings
-from conversion_operator.status import JobView, PodView
+from conversion_operator.views import JobView, PodView
 
 log = logging.getLogger("operator")
 Key = tuple[str, str]  # (namespace, name) of a ConversionJob
@@ -57,7 +57,7 @@ class Conversions:
             for obj in jobs.converter_rbac(body):
                 await self.kube.ensure(obj)
         made, created = await self.kube.create_job(jobs.job(body, self.settings))
-        if status.job_view(made).owner_uid != meta["uid"]:
+        if views.job_view(made).owner_uid != meta["uid"]:
             raise kopf.TemporaryError(
                 f"Job {meta['name']} belongs to an earlier ConversionJob of that name; waiting for it to go.",
                 delay=5,
