@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from common.resources import FINALIZER, OWNER_LABEL, conversion_job, conversion_job_labels
-from gateway.jobs import UNKNOWN, job_view
+from gateway.views import UNKNOWN, job_view
 
 BASE = "https://mp4mp3.example.com"
 RECORD: dict[str, Any] = {
