@@ -17,16 +17,13 @@ from typing import Any
 
 import kopf
 
-from common.events import REQUESTED
 from common.logs import kv
-from common.messaging import ConsumerQueue
 from common.resources import FINALIZER, GROUP, JOB_LABEL, PLURAL, VERSION
-from conversion_operator import status
+from conversion_operator import requested, status
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.outcomes import Publisher
 from conversion_operator.reconcile import Conversions, Key
-from conversion_operator.requested import RequestedConsumer
 from conversion_operator.settings import get_settings
 from conversion_operator.status import is_settled
 
@@ -64,13 +61,12 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     files = Files(cfg.mongo_uri.get_secret_value())
     publisher = Publisher(cfg.amqp_url.get_secret_value())
     publisher.start()
-    consumer = RequestedConsumer(
+    consumer = requested.build_consumer(
         cfg.amqp_url.get_secret_value(),
-        ConsumerQueue(cfg.requested_queue, (REQUESTED,), cfg.requested_retry_delay_ms),
-        cfg.namespace,
-        kube.create_conversionjob_sync,
-        files.video_exists,
+        cfg.requested_queue,
+        requested.Requested(cfg.namespace, kube.create_conversionjob_sync, files.video_exists),
         cfg.requested_max_attempts,
+        cfg.requested_retry_delay_ms,
     )
     consumer.start()
     memo.conversions = Conversions(cfg, kube, files, publisher)

@@ -11,19 +11,19 @@ from types import FrameType
 from pydantic import ValidationError
 
 from common import logs
+from common.consumer import Consumer
 from common.logs import kv
-from notification.consumer import Consumer, consumer_queue
+from notification.consumer import build_consumer
 from notification.dedupe import SentLog
 from notification.delivery import Delivery
-from notification.mail import MailSettings, compose
-from notification.retry import RetryPolicy
+from notification.mail import MailSettings, Outcome, compose
 from notification.settings import Settings, get_settings
 from notification.smtp import SmtpSender
 
 log = logging.getLogger("notification")
 
 
-def build_consumer(settings: Settings) -> Consumer:
+def build(settings: Settings) -> Consumer[Outcome]:
     delivery = Delivery(
         sent=SentLog.connect(
             settings.mongo_uri.get_secret_value(), settings.sent_collection, settings.mongo_timeout_seconds
@@ -38,22 +38,8 @@ def build_consumer(settings: Settings) -> Consumer:
             ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
         ),
         compose=functools.partial(compose, cfg=MailSettings(settings.mail_from, settings.public_url)),
-        policy=RetryPolicy(
-            max_attempts=settings.max_attempts,
-            initial_delay=settings.retry_initial_delay_seconds,
-            factor=settings.retry_backoff_factor,
-            max_delay=settings.retry_max_delay_seconds,
-        ),
     )
-    return Consumer(
-        settings.amqp_url.get_secret_value(),
-        consumer_queue(settings.queue, settings.retry_max_delay_seconds),
-        delivery,
-        events_exchange=settings.events_exchange,
-        prefetch=settings.prefetch,
-        reconnect_initial_delay=settings.reconnect_initial_delay_seconds,
-        reconnect_max_delay=settings.reconnect_max_delay_seconds,
-    )
+    return build_consumer(settings, delivery)
 
 
 def main() -> int:
@@ -61,12 +47,12 @@ def main() -> int:
         settings = get_settings()
     except ValidationError as exc:
         logs.setup()
-        log.error(kv(event="bad_settings", error=str(exc).replace("\n", " | ")))
+        log.error(kv(event="settings.invalid", error=str(exc).replace("\n", " | ")))
         return 2
     logs.setup(settings.log_level)
     # pika logs each failed reconnect as several ERROR lines; the consumer logs one line per attempt
     logging.getLogger("pika").setLevel(logging.CRITICAL)
-    consumer = build_consumer(settings)
+    consumer = build(settings)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         consumer.stop()  # only sets a flag: nothing in a signal handler that could take a lock
@@ -75,7 +61,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     log.info(
         kv(
-            event="starting",
+            event="notification.starting",
             queue=settings.queue,
             smtp=f"{settings.smtp_host}:{settings.smtp_port}",
             starttls=settings.smtp_starttls,
