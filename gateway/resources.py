@@ -12,12 +12,13 @@ import httpx
 import pymongo
 from pymongo.database import Database
 
+from common.kube import load_configuration
 from common.logs import kv
 from gateway import storage
 from gateway.auth import JWKSCache, TokenVerifier
 from gateway.events import Publisher
 from gateway.jobs import JobRecords, JobService
-from gateway.k8s import ConversionJobs, http_client, load_configuration
+from gateway.k8s import ConversionJobs, http_client
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
