@@ -3,6 +3,8 @@ one duration format, one ConversionJob manifest whichever way the job was reques
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 import yaml
 
@@ -12,12 +14,17 @@ from common.phases import PHASES, TERMINAL
 from common.resources import FINALIZER, OWNER_LABEL, conversion_job, conversion_job_labels
 from conversion_operator.requested import conversionjob
 from devstack.config import ROOT
+from gateway.schemas import Phase
 
 
 def test_the_crd_enumerates_exactly_the_phases_in_common() -> None:
     crd = yaml.safe_load((ROOT / "crds" / "conversionjobs.mp4mp3.io.yaml").read_text())
     status = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     assert tuple(status["properties"]["phase"]["enum"]) == PHASES
+
+
+def test_the_api_shows_every_phase_and_unknown_while_kubernetes_cannot_be_asked() -> None:
+    assert typing.get_args(Phase) == (*PHASES, "Unknown")
 
 
 def test_the_terminal_phases_are_the_final_outcomes() -> None:
