@@ -15,8 +15,9 @@ from typing import Any
 
 from common.phases import TERMINAL
 from mp4mp3_cli.api import Api, Stopped
-from mp4mp3_cli.display import FileProgress, Reporter, human_bytes
+from mp4mp3_cli.display import human_bytes
 from mp4mp3_cli.errors import CliError, ExitCode
+from mp4mp3_cli.progress import FileProgress, Reporter
 
 INTERRUPTED = CliError(ExitCode.INTERRUPTED, "Interrupted.")
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mp4mp3_cli import display
+from mp4mp3_cli import display, progress
 from mp4mp3_cli.api import Stopped
 from mp4mp3_cli.commands.running import Call, JobIdArgument, command
 from mp4mp3_cli.convert import (
@@ -89,7 +89,7 @@ def convert(
             inv.client,
             planned,
             options.form_fields(),
-            display.reporter(call.as_json),
+            progress.reporter(call.as_json),
             wait=not no_wait,
             how=how,
             parallel=settings.parallel,
@@ -148,7 +148,7 @@ def download(
     """Download a job's MP3 (streamed, with a progress bar)."""
     inv = call.inv
     stop = threading.Event()
-    reporter = display.reporter(call.as_json)
+    reporter = progress.reporter(call.as_json)
     bar = reporter.file(job_id)
 
     def destination(resp: Any) -> Path:
