@@ -18,7 +18,7 @@ from pymongo.errors import PyMongoError
 
 from common.consumer import Consumer, Event, Reconnect, parse_event
 from common.events import REQUESTED, ConversionRequested
-from common.logs import kv
+from common.kube import rejected
 from common.messaging import ConsumerQueue
 from common.resources import conversion_job
 from common.retries import Ack, Park, Retry, RetryPolicy, Verdict
@@ -47,13 +47,12 @@ class Requested:
     def handle(self, event: Event) -> Verdict:
         if not isinstance(event, ConversionRequested):
             return Ack("request.ignored")
-        if event.job.namespace != self.namespace:
-            log.info(kv(job=event.job.name, event="request.elsewhere", namespace=event.job.namespace))
-            return Ack("request.ignored")
+        if event.job.namespace != self.namespace:  # another operator's namespace
+            return Ack("request.elsewhere")
         try:
             return self._create(event)
         except ApiException as exc:
-            if exc.status in (400, 404, 422):  # refused (the schema, no such namespace): retrying won't help
+            if rejected(exc.status):  # refused (the schema, no such namespace): retrying won't help
                 return Park(f"the API server refused the ConversionJob: {exc.status} {exc.reason}")
             return Retry(f"ApiException: {exc.status} {exc.reason}")
         except (PyMongoError, OSError) as exc:
@@ -65,10 +64,10 @@ class Requested:
     def _create(self, event: ConversionRequested) -> Verdict:
         video_id = str((event.spec.get("source") or {}).get("videoId", ""))
         if not self.video_exists(video_id):  # deleted since (cancelled): don't resurrect the job
-            log.info(kv(job=event.job.name, event="request.video_gone", video=video_id))
-            return Ack("request.ignored")
-        created = self.create(conversionjob(event))
-        return Ack("request.created" if created else "request.exists")
+            return Ack("request.video_gone")
+        if self.create(conversionjob(event)):
+            return Ack("request.created")
+        return Ack("request.exists")
 
 
 def build_consumer(
