@@ -99,4 +99,3 @@ def publish(
         ),
         mandatory=True,
     )
-

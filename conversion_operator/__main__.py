@@ -22,7 +22,7 @@ def main() -> int:
     try:
         cfg = get_settings()
     except ValidationError as exc:
-        log.error(kv(event="bad-settings", error=exc))
+        log.error(kv(event="settings.invalid", error=exc))
         return 2
     logs.setup(cfg.log_level)
     from conversion_operator import handlers  # registers the handlers with Kopf

@@ -71,7 +71,7 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     consumer.start()
     memo.conversions = Conversions(cfg, kube, files, publisher)
     memo.closers = [consumer.stop, publisher.stop, files.close, kube.close]
-    log.info(kv(event="started", namespace=cfg.namespace, peering=cfg.peering_name))
+    log.info(kv(event="operator.started", namespace=cfg.namespace, peering=cfg.peering_name))
 
 
 @kopf.on.cleanup()

@@ -66,7 +66,7 @@ class Conversions:
             filename = body["spec"]["source"]["filename"]
             message = f"Created Job {meta['name']} to convert {filename}."
             kopf.event(body, type="Normal", reason="JobCreated", message=message)
-            log.info(kv(job=meta["name"], event="job-created"))
+            log.info(kv(job=meta["name"], event="converter_job.created"))
 
     async def _fail_early(self, body: kopf.Body, reason: str, message: str) -> None:
         meta = body["metadata"]
@@ -75,7 +75,7 @@ class Conversions:
             desired = status.failed_early(current, reason, message, meta.get("generation", 1), _now())
             await self.kube.patch_status(meta["namespace"], meta["name"], status.changes(current, desired))
         kopf.event(body, type="Warning", reason=reason, message=message)
-        log.warning(kv(job=meta["name"], event="refused", reason=reason))
+        log.warning(kv(job=meta["name"], event="job.refused", reason=reason))
 
     async def reconcile(
         self, namespace: str, name: str, jobs_index: JobsIndex, pods_index: PodsIndex
@@ -105,7 +105,7 @@ class Conversions:
                 await self.kube.patch_status(namespace, name, patch)
             for change in status.transitions(current, desired):
                 kopf.event(cr, type=change.type, reason=change.reason, message=change.message)
-                log.info(kv(job=name, event="transition", phase=desired["phase"], reason=change.reason))
+                log.info(kv(job=name, event="job.transitioned", phase=desired["phase"], reason=change.reason))
             await self._publish_outcome(cr, {**current, **patch})
 
     async def _publish_outcome(self, cr: kopf.Body, st: Mapping[str, Any]) -> None:
@@ -120,13 +120,13 @@ class Conversions:
             try:
                 await self.publisher.publish(event)
             except Exception as exc:  # the resync timer tries again
-                log.warning(kv(job=meta["name"], event="publish-failed", error=repr(exc)))
+                log.warning(kv(job=meta["name"], event="outcome.publish_failed", error=repr(exc)))
                 return
             self._published.add(key)
         await self.kube.patch_status(meta["namespace"], meta["name"], {"outcomePublished": phase})
         message = f"Published {outcomes.routing_key(event)} (event {event.event_id})."
         kopf.event(cr, type="Normal", reason="OutcomePublished", message=message)
-        log.info(kv(job=meta["name"], event="outcome-published", outcome=phase, event_id=event.event_id))
+        log.info(kv(job=meta["name"], event="outcome.published", outcome=phase, event_id=event.event_id))
 
     async def finalize(self, body: kopf.Body, pods_index: PodsIndex, waited: float) -> None:
         """On deletion: mark it Cancelled if unfinished, delete the Job, wait for its pods to stop
@@ -146,7 +146,8 @@ class Conversions:
             video_id, file_id = spec["source"]["videoId"], mp3_id(meta["uid"])
             video, mp3 = await asyncio.to_thread(self.files.delete, video_id, file_id)
             self._published.difference_update({f"{meta['uid']}/{p}" for p in status.OUTCOMES})
-        log.info(kv(job=name, event="cleaned-up", video_deleted=video, mp3_deleted=mp3, running=len(pods)))
+        running = len(pods)
+        log.info(kv(job=name, event="job.cleaned_up", video_deleted=video, mp3_deleted=mp3, running=running))
 
     def _lock(self, namespace: str, name: str) -> asyncio.Lock:
         lock = self._locks.get((namespace, name))

@@ -8,7 +8,6 @@ retry can help), and reconnect when the broker goes away.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,6 @@ from common.messaging import ConsumerQueue
 from common.resources import conversion_job
 from common.retries import Ack, Park, Retry, RetryPolicy, Verdict
 
-log = logging.getLogger("operator.requested")
 CONNECTION_NAME = "mp4mp3-operator-requested"
 WORKERS = 8  # also the prefetch: the Kubernetes and MongoDB calls of 8 messages at once
 RECONNECT_SECONDS = 5.0

@@ -31,7 +31,7 @@ def main() -> int:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        log.error(kv(event="bad-settings", error=exc))
+        log.error(kv(event="settings.invalid", error=exc))
         return exit_codes.FAILED
     logs.setup(settings.log_level)
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -48,16 +48,17 @@ def convert_and_report(settings: Settings) -> int:
     try:
         result = run(settings, patcher)
     except ConversionFailure as exc:
-        log.warning(kv(job=name, event="failed", reason=exc.reason, message=exc.message, code=exc.exit_code))
-        _terminate_with(settings.termination_log, {"reason": exc.reason, "message": exc.message})
+        failed: dict[str, object] = {"reason": exc.reason, "message": exc.message}
+        log.warning(kv(job=name, event="conversion.failed", **failed, code=exc.exit_code))
+        _terminate_with(settings.termination_log, failed)
         return exc.exit_code
     except Terminated:
-        log.warning(kv(job=name, event="terminated"))
+        log.warning(kv(job=name, event="conversion.terminated"))
         message = "The converter was stopped before it finished."
         _terminate_with(settings.termination_log, {"reason": "Terminated", "message": message})
         return exit_codes.TERMINATED
     except Exception as exc:  # the world's fault until shown otherwise: the Job retries
-        log.exception(kv(job=name, event="crashed", error=type(exc).__name__))
+        log.exception(kv(job=name, event="conversion.crashed", error=type(exc).__name__))
         message = f"The converter failed unexpectedly ({type(exc).__name__})."
         _terminate_with(settings.termination_log, {"reason": "ConverterError", "message": message})
         return exit_codes.FAILED
@@ -65,7 +66,7 @@ def convert_and_report(settings: Settings) -> int:
         if patcher is not None:
             patcher.close()
     _terminate_with(settings.termination_log, result.termination_message())
-    log.info(kv(job=name, event="succeeded", mp3_id=result.mp3_id, bytes=result.size))
+    log.info(kv(job=name, event="conversion.succeeded", mp3_id=result.mp3_id, bytes=result.size))
     return exit_codes.OK
 
 
@@ -78,7 +79,7 @@ def _terminate_with(path: Path, message: dict[str, object]) -> None:
     try:
         path.write_text(json.dumps(message))
     except OSError as exc:  # e.g. run outside a pod without /dev/termination-log
-        log.warning(kv(event="no-termination-message", path=path, error=exc))
+        log.warning(kv(event="termination_message.not_written", path=path, error=exc))
 
 
 if __name__ == "__main__":

@@ -70,5 +70,5 @@ def run_ffmpeg(argv: list[str], log_path: Path, on_progress: OnProgress) -> None
         if code != 0:
             errors.seek(0)
             last = (errors.read().strip().splitlines() or ["no output"])[-1][:300]
-            log.error(kv(event="ffmpeg-failed", code=code, error=last))
+            log.error(kv(event="ffmpeg.failed", code=code, error=last))
             raise ConversionFailure("EncoderFailed", f"The audio encoder failed (exit {code}): {last}")

@@ -51,7 +51,7 @@ class StatusPatcher:
         try:
             self.patch_status({"progress": percent})
         except httpx.HTTPError as exc:
-            log.warning(kv(job=self.name, event="progress-not-reported", percent=percent, error=exc))
+            log.warning(kv(job=self.name, event="progress.not_reported", percent=percent, error=exc))
 
     def close(self) -> None:
         self.http.close()

@@ -61,7 +61,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     log.info(
         kv(
-            event="notification.starting",
+            event="notification.started",
             queue=settings.queue,
             smtp=f"{settings.smtp_host}:{settings.smtp_port}",
             starttls=settings.smtp_starttls,

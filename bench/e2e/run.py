@@ -37,7 +37,7 @@ PROGRESS_EVERY = 10.0  # seconds between progress lines while a batch runs
 
 PASSWORD = "bench-" + secrets.token_urlsafe(12)
 
-CONVERTER_LOG = re.compile(r"event=(downloaded|stored) .*?seconds=([0-9.]+)")
+CONVERTER_LOG = re.compile(r"event=(?:source|mp3)\.(downloaded|stored) .*?seconds=([0-9.]+)")
 
 
 def section(

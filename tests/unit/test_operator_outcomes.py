@@ -108,12 +108,12 @@ def test_verdicts_create_ignore_or_park() -> None:
     rec = Recorder()
     assert handler(rec).handle(requested()) == Ack("request.created")
     assert [b["metadata"]["name"] for b in rec.created] == ["cj-0123456789abcdef01234567"]
-    assert handler(rec).handle(requested("elsewhere")) == Ack("request.ignored")  # not ours
+    assert handler(rec).handle(requested("elsewhere")) == Ack("request.elsewhere")  # not ours
     assert len(rec.created) == 1
     with pytest.raises(MalformedMessage):  # the loop parks it at once
         parse_event(b'{"not": "an event"}')
     gone = Recorder(exists=False)  # cancelled since: the video is deleted, the job is not resurrected
-    assert handler(gone).handle(requested()) == Ack("request.ignored")
+    assert handler(gone).handle(requested()) == Ack("request.video_gone")
     assert gone.created == [] and gone.asked == ["0123456789abcdef01234567"]
 
 

@@ -192,7 +192,8 @@ def test_an_outcome_the_broker_refused_is_published_later_exactly_once(worlds: W
     operator = world.start_operator(OPERATOR_RESYNC_SECONDS="2")
     name = world.submit(media / "talk.mp4")
     world.wait_phase(name, "Succeeded")
-    wait_for(lambda: operator.count(f"job={name} event=publish-failed") >= 2, 30, "publishing to be retried")
+    failed = f"job={name} event=outcome.publish_failed"
+    wait_for(lambda: operator.count(failed) >= 2, 30, "publishing to be retried")
     assert "outcomePublished" not in world.status(name)  # not recorded as published: it was not
 
     world.tap.bind()  # the consumer's queue is back
