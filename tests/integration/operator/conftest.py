@@ -29,8 +29,9 @@ def devstack() -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def world(worlds: Worlds) -> OperatorWorld:
-    """The world most tests share, with one operator running on it."""
+def world(worlds: Worlds, devstack: Stack) -> OperatorWorld:
+    """The world most tests share, with one operator running on it (after this folder's servers are
+    up: ``worlds`` may have been made for another folder)."""
     made = worlds.new(OperatorWorld)
     made.start_operator()
     return made
