@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from pydantic import ValidationError
-
-from common import exit_codes, logs
+from common import exit_codes
 from common.logs import kv
+from common.startup import load_settings
 from converter_job.errors import ConversionFailure, Terminated
 from converter_job.kube import StatusPatcher
 from converter_job.run import run
@@ -27,13 +26,9 @@ log = logging.getLogger("converter")
 
 
 def main() -> int:
-    logs.setup()
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        log.error(kv(event="settings.invalid", error=exc))
+    settings = load_settings(get_settings, log)
+    if settings is None:
         return exit_codes.FAILED
-    logs.setup(settings.log_level)
     signal.signal(signal.SIGTERM, _on_sigterm)
     return convert_and_report(settings)
 

@@ -8,11 +8,9 @@ import signal
 import sys
 from types import FrameType
 
-from pydantic import ValidationError
-
-from common import logs
 from common.consumer import Consumer
 from common.logs import kv
+from common.startup import load_settings
 from notification.consumer import build_consumer
 from notification.dedupe import SentLog
 from notification.delivery import Delivery
@@ -43,13 +41,9 @@ def build(settings: Settings) -> Consumer[Outcome]:
 
 
 def main() -> int:
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        logs.setup()
-        log.error(kv(event="settings.invalid", error=str(exc).replace("\n", " | ")))
+    settings = load_settings(get_settings, log)
+    if settings is None:
         return 2
-    logs.setup(settings.log_level)
     # pika logs each failed reconnect as several ERROR lines; the consumer logs one line per attempt
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     consumer = build(settings)
