@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -24,7 +25,7 @@ from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.outcomes import Publisher
 from conversion_operator.reconcile import Conversions, Key
-from conversion_operator.settings import get_settings
+from conversion_operator.settings import Settings, get_settings
 from conversion_operator.status import is_settled
 
 log = logging.getLogger("operator")
@@ -38,6 +39,13 @@ ConverterPods = kopf.Index[Key, status.PodView]
 @kopf.on.startup()
 async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     cfg = get_settings()
+    tune(settings, cfg)
+    memo.conversions, memo.closers = await start_services(cfg)
+    log.info(kv(event="operator.started", namespace=cfg.namespace, peering=cfg.peering_name))
+
+
+def tune(settings: kopf.OperatorSettings, cfg: Settings) -> None:
+    """Kopf's own settings for our CRD, RBAC and peering."""
     # Kopf's bookkeeping in annotations under our prefix (never in the strictly-typed status)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -56,6 +64,9 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
 
+
+async def start_services(cfg: Settings) -> tuple[Conversions, list[Callable[[], None]]]:
+    """The clients, the outcome publisher and the conversion.requested consumer; with what closes them."""
     kube = Kube()
     await kube.ensure_peering(cfg.namespace, cfg.peering_name)
     files = Files(cfg.mongo_uri.get_secret_value())
@@ -69,9 +80,7 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
         cfg.requested_retry_delay_ms,
     )
     consumer.start()
-    memo.conversions = Conversions(cfg, kube, files, publisher)
-    memo.closers = [consumer.stop, publisher.stop, files.close, kube.close]
-    log.info(kv(event="operator.started", namespace=cfg.namespace, peering=cfg.peering_name))
+    return Conversions(cfg, kube, files, publisher), [consumer.stop, publisher.stop, files.close, kube.close]
 
 
 @kopf.on.cleanup()
