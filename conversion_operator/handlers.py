@@ -20,7 +20,7 @@ import kopf
 
 from common.logs import kv
 from common.resources import FINALIZER, GROUP, JOB_LABEL, PLURAL, VERSION
-from conversion_operator import requested, status
+from conversion_operator import requested, views
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.outcomes import Publisher
@@ -32,8 +32,8 @@ log = logging.getLogger("operator")
 CONVERSIONJOBS = (GROUP, VERSION, PLURAL)
 OURS = {JOB_LABEL: kopf.PRESENT}  # Jobs and pods made for a ConversionJob
 RETRY_SECONDS = 5.0
-ConverterJobs = kopf.Index[Key, status.JobView]  # the index built by `converter_jobs` below
-ConverterPods = kopf.Index[Key, status.PodView]
+ConverterJobs = kopf.Index[Key, views.JobView]  # the index built by `converter_jobs` below
+ConverterPods = kopf.Index[Key, views.PodView]
 
 
 @kopf.on.startup()
@@ -90,13 +90,13 @@ async def shut_down(*, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index("batch", "v1", "jobs", labels=OURS)
-def converter_jobs(*, body: kopf.Body, **_: Any) -> dict[Key, status.JobView]:
-    return {_key(body): status.job_view(body)}
+def converter_jobs(*, body: kopf.Body, **_: Any) -> dict[Key, views.JobView]:
+    return {_key(body): views.job_view(body)}
 
 
 @kopf.index("", "v1", "pods", labels=OURS)
-def converter_pods(*, body: kopf.Body, **_: Any) -> dict[Key, status.PodView]:
-    return {_key(body): status.pod_view(body)}
+def converter_pods(*, body: kopf.Body, **_: Any) -> dict[Key, views.PodView]:
+    return {_key(body): views.pod_view(body)}
 
 
 @kopf.on.resume(*CONVERSIONJOBS, backoff=RETRY_SECONDS)

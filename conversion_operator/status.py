@@ -19,7 +19,7 @@ from common.exit_codes import BAD_INPUT
 from common.phases import FAILED, SUCCEEDED, TERMINAL
 from conversion_operator.conditions import conditions_for, set_conditions
 from conversion_operator.times import duration, iso
-from conversion_operator.views import JobView, PodView, job_view, pod_view  # noqa: F401 (TEMPORARY: for handlers.py)
+from conversion_operator.views import JobView, PodView
 
 OUTCOMES = frozenset({SUCCEEDED, FAILED})  # the phases that publish an event
 
