@@ -28,7 +28,11 @@ JOB_LABEL = f"{GROUP}/conversionjob"  # on Jobs, pods, Roles made for a Conversi
 FINALIZER = f"{GROUP}/cleanup"
 UID_ANNOTATION = f"{GROUP}/conversionjob-uid"  # on the converter's pod: whose status it patches
 CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"  # Kubernetes puts it on a Job's pods
+# the Kubernetes recommended labels we set
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 CREATED_BY_LABEL = "app.kubernetes.io/created-by"
 
 
