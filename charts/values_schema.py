@@ -91,8 +91,22 @@ def generate(chart: Path = CHART) -> Generated:
     overlay = yaml.safe_load((chart / "values.schema.overlay.yaml").read_text())
     text = (chart / "values.yaml").read_text()
     described = dict(re.findall(r"^\s*## @param (\S+) (?:\[[^\]]*\] )?(.*)$", text, re.MULTILINE))
-    schema = merge(generated, overlay, yaml.safe_load(text), described)
-    return Generated(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", readme)
+    values = yaml.safe_load(text)
+    schema = merge(generated, overlay, values, described)
+    objects = re.findall(r"^\s*## @param (\S+) \[object\] ", text, re.MULTILINE)
+    return Generated(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", shown(readme, objects, values))
+
+
+def shown(readme: str, objects: list[str], values: dict[str, Any]) -> str:
+    """The generator writes `{}` as the value of every `[object]` parameter: show its real default."""
+    for name in objects:
+        default = value_at(values, tuple(name.split(".")))
+        if default:
+            compact = json.dumps(default, separators=(", ", ": "))
+            readme = re.sub(
+                rf"^(\| `{re.escape(name)}` +\|.*\| )`\{{\}}`( +\|)$", rf"\1`{compact}`\2", readme, flags=re.M
+            )
+    return readme
 
 
 def merge(
