@@ -133,31 +133,17 @@ class Consumer(Generic[E]):
                     self._consume()
                     continue  # returns only once stopped
                 except (pika.exceptions.AMQPError, OSError) as exc:
-                    self.log.warning(
-                        kv(
-                            event="broker.unavailable",
-                            queue=self.queue.name,
-                            error=_describe(exc),
-                            retry_in=self._pause(),
-                        )
-                    )
+                    self.log.warning(kv(event="broker.unavailable", **self._reconnecting(exc)))
                 except Exception as exc:  # never die on a bug: say so loudly and start over
-                    self.log.exception(
-                        kv(
-                            event="consumer.crashed",
-                            queue=self.queue.name,
-                            error=_describe(exc),
-                            retry_in=self._pause(),
-                        )
-                    )
+                    self.log.exception(kv(event="consumer.crashed", **self._reconnecting(exc)))
                 self._stop.wait(self._backoff)
                 self._backoff = min(self._backoff * 2, self.reconnect.max)
         finally:
             self._workers.shutdown(wait=True, cancel_futures=True)
             self.log.info(kv(event="consumer.stopped", queue=self.queue.name))
 
-    def _pause(self) -> str:
-        return f"{self._backoff:.1f}s"
+    def _reconnecting(self, exc: BaseException) -> dict[str, str]:
+        return {"queue": self.queue.name, "error": _describe(exc), "retry_in": f"{self._backoff:.1f}s"}
 
     # --- on the connection's thread ---
 
