@@ -17,8 +17,9 @@ from common.logs import kv
 from gateway import storage
 from gateway.auth import JWKSCache, TokenVerifier
 from gateway.events import Publisher
-from gateway.jobs import JobRecords, JobService
+from gateway.jobs import JobService
 from gateway.k8s import ConversionJobs, http_client
+from gateway.records import JobRecords
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
