@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up down status test lint demo bench k9s clean-state
+.PHONY: help bootstrap up down status test lint chart-schema demo bench k9s clean-state
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ test: bootstrap  ## every test CI runs: lint, unit, integration and end-to-end o
 lint:  ## ruff and mypy
 	@.venv/bin/ruff check .
 	@.venv/bin/mypy --no-error-summary .
+
+chart-schema:  ## regenerate the chart's values.schema.json and README table from values.yaml's @param comments
+	@$(PY) charts/values_schema.py
 
 demo: bootstrap  ## convert a generated sample video end to end and show the email
 	@$(PY) -m devstack.demo

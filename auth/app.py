@@ -75,16 +75,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.database = database
     try:
         await run_in_threadpool(database.check)  # migrates the schema
-        log.info(kv(event="started", database=database.name, schema_version=migrations.LATEST))
+        log.info(kv(event="auth.started", database=database.name, schema_version=migrations.LATEST))
     except DatabaseUnavailable as exc:
         # Serve anyway: /readyz says why, and the schema is migrated once MySQL answers.
-        log.warning(kv(event="started_without_mysql", database=database.name, error=exc))
+        log.warning(kv(event="auth.started_without_mysql", database=database.name, error=exc))
     yield
     database.close()
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning(kv(event="mysql_unavailable", path=request.url.path, error=exc))
+    log.warning(kv(event="mysql.unavailable", path=request.url.path, error=exc))
     return JSONResponse(
         {"detail": UNAVAILABLE_DETAIL},
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -94,7 +94,7 @@ class Database:
             yield conn
         except CONNECTION_ERRORS as exc:
             _close_quietly(conn)
-            log.warning(kv(event="mysql_error", error=exc))
+            log.warning(kv(event="mysql.failed", error=exc))
             raise DatabaseUnavailable(str(exc)) from exc
         except BaseException:
             self._discard_or_return(conn)

@@ -103,7 +103,7 @@ def generate_key(directory: Path) -> Path:
     with os.fdopen(fd, "wb") as out:
         out.write(pem)
     tmp.rename(path)
-    log.info(kv(event="key_generated", file=path.name, kid=thumbprint(private.public_key())))
+    log.info(kv(event="key.generated", file=path.name, kid=thumbprint(private.public_key())))
     return path
 
 
@@ -135,7 +135,7 @@ class KeyStore:
             try:
                 ring = load_ring(self.directory)
             except (KeyFileError, OSError) as exc:
-                log.error(kv(event="key_reload_failed", error=exc, keeping=len(self._ring.keys)))
+                log.error(kv(event="key.reload_failed", error=exc, keeping=len(self._ring.keys)))
                 return
             self._ring, self._stamp = ring, stamp
             self._log_ring()
@@ -143,7 +143,7 @@ class KeyStore:
     def _log_ring(self) -> None:
         log.info(
             kv(
-                event="keys_loaded",
+                event="keys.loaded",
                 published=",".join(k.kid for k in self._ring.keys),
                 signer=self._ring.signer.kid,
                 signer_file=self._ring.signer.source,

@@ -112,5 +112,5 @@ def _apply_pending(cur: Cursor) -> list[int]:
             (migration.version, migration.description),
         )
         applied.append(migration.version)
-        log.info(kv(event="migration_applied", version=migration.version, description=migration.description))
+        log.info(kv(event="migration.applied", version=migration.version, description=migration.description))
     return applied

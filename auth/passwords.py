@@ -67,7 +67,7 @@ class PasswordHasher:
             try:
                 matched = self._hasher.verify(target, password)
             except InvalidHashError:
-                log.error(kv(event="unreadable_password_hash"))
+                log.error(kv(event="password_hash.unreadable"))
                 return False
             except VerificationError:
                 return False

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from auth import tokens, users
 from auth.database import DatabaseUnavailable
-from auth.dependencies import (
+from auth.deps import (
     REALM,
     BasicDep,
     BearerDep,
@@ -59,7 +59,7 @@ def signup(body: SignupRequest, settings: SettingsDep, db: DatabaseDep, hasher: 
             user = users.create(conn, email=body.email, password_hash=password_hash)
     except users.EmailTaken:
         raise HTTPException(status.HTTP_409_CONFLICT, "An account with this email already exists.") from None
-    log.info(kv(event="signup", user=user.id))
+    log.info(kv(event="user.created", user=user.id))
     return UserOut(id=user.id, email=user.email)
 
 
@@ -97,7 +97,7 @@ def login(
         wait = throttle.retry_after(conn, email_key=key, client=client)
         user = None if wait else users.find_by_email(conn, key)
     if wait:
-        log.info(kv(event="login_throttled", client=client, retry_after=wait))
+        log.info(kv(event="login.throttled", client=client, retry_after=wait))
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"Too many failed logins for this account or from this client; try again in {wait} seconds.",
@@ -107,7 +107,7 @@ def login(
     if user is None or not matched:
         with db.connection() as conn:
             throttle.record_failure(conn, email_key=key, client=client)
-        log.info(kv(event="login_failed", client=client, known_user=user is not None))
+        log.info(kv(event="login.failed", client=client, known_user=user is not None))
         raise _unauthorized(WRONG_CREDENTIALS)
     new_hash = hasher.hash(password) if hasher.needs_rehash(user.password_hash) else None
     with db.connection() as conn:
@@ -123,7 +123,7 @@ def login(
         ttl=settings.token_ttl_seconds,
     )
     response.headers["Cache-Control"] = "no-store"
-    log.info(kv(event="login", user=user.id, client=client, rehashed=new_hash is not None))
+    log.info(kv(event="login.succeeded", user=user.id, client=client, rehashed=new_hash is not None))
     return TokenOut(access_token=issued.token, expires_in=issued.expires_in)
 
 

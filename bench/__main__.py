@@ -30,7 +30,7 @@ Runner = Callable[[bool, Console], Section | Json]
 
 def _gateway(smoke: bool, console: Console) -> Section | Json:
     if not wrapped.gateway_available():
-        return report.skipped("bench/gateway.py is not written yet: no storage-path numbers.")
+        return report.skipped("bench/gateway/ is not written yet: no storage-path numbers.")
     return wrapped.gateway_section(smoke, console)
 
 

@@ -1,4 +1,4 @@
-"""Sections for the benchmarks written as scripts of their own (bench/auth.py, bench/gateway.py).
+"""Sections for the benchmarks written as scripts of their own (bench/auth.py, bench/gateway/).
 
 Each is called through its public functions, shaped into a report section, and writes nothing of
 its own (its own CLI keeps writing its own file).

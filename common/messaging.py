@@ -1,5 +1,6 @@
 """RabbitMQ the broker's way: one topology function for every service, confirmed persistent
-publishes, and retry/parking queues built from dead-letter exchanges and per-queue TTLs.
+publishes, and retry/parking queues built from dead-letter exchanges and per-queue TTLs (the one
+consumer loop that uses them is ``common.consumer``).
 
 Topology (all durable):
 - ``mp4mp3.events``  topic exchange every event is published to;
@@ -75,27 +76,26 @@ def publish(
     channel: BlockingChannel,
     routing_key: str,
     body: bytes,
-    message_id: str,
+    message_id: str | None,
     exchange: str = EVENTS_EXCHANGE,
     headers: dict | None = None,
+    *,
+    content_type: str | None = "application/json",
+    expiration: str | None = None,
 ) -> None:
     """Publish persistently; with ``channel.confirm_delivery()`` on, returns only once the broker
-    confirmed (pika raises ``UnroutableError``/``NackError`` otherwise)."""
+    confirmed (pika raises ``UnroutableError``/``NackError`` otherwise). ``expiration``: the
+    message's own TTL in ms (a retry's delay)."""
     channel.basic_publish(
         exchange,
         routing_key,
         body,
         pika.BasicProperties(
             delivery_mode=PERSISTENT,
-            content_type="application/json",
+            content_type=content_type,
             message_id=message_id,
             headers=headers or {},
+            expiration=expiration,
         ),
         mandatory=True,
     )
-
-
-def delivery_count(properties: pika.BasicProperties) -> int:
-    """How many times this message went through a retry queue (from RabbitMQ's x-death header)."""
-    deaths = (properties.headers or {}).get("x-death") or []
-    return sum(int(d.get("count", 0)) for d in deaths if str(d.get("queue", "")).endswith(".retry"))

@@ -1,8 +1,11 @@
-"""Names of the ConversionJob resource and how jobs, files and resources are named from each other."""
+"""Names of the ConversionJob resource, its labels and annotations, how jobs, files and resources
+are named from each other, and the one ConversionJob manifest (the gateway's and the operator's)."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from typing import Any
 
 from bson import ObjectId
 
@@ -23,6 +26,14 @@ CHUNK_SIZE = 128 * 1024
 OWNER_LABEL = f"{GROUP}/owner"  # the user id (JWT sub)
 JOB_LABEL = f"{GROUP}/conversionjob"  # on Jobs, pods, Roles made for a ConversionJob
 FINALIZER = f"{GROUP}/cleanup"
+UID_ANNOTATION = f"{GROUP}/conversionjob-uid"  # on the converter's pod: whose status it patches
+CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"  # Kubernetes puts it on a Job's pods
+# the Kubernetes recommended labels we set
+NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+CREATED_BY_LABEL = "app.kubernetes.io/created-by"
 
 
 def job_name(video_id: str) -> str:
@@ -41,3 +52,28 @@ def mp3_id(job_uid: str) -> ObjectId:
     """The MP3's GridFS id, derived from the ConversionJob's uid: a retried conversion writes the
     same id, so there is never a second copy."""
     return ObjectId(hashlib.sha256(f"mp3:{job_uid}".encode()).digest()[:12])
+
+
+def conversion_job_labels(owner: str) -> dict[str, str]:
+    """The labels of a ConversionJob made for an upload (the gateway's; the event carries them)."""
+    return {OWNER_LABEL: owner, PART_OF_LABEL: "mp4mp3", CREATED_BY_LABEL: "mp4mp3-gateway"}
+
+
+def conversion_job(
+    name: str, namespace: str, spec: Mapping[str, Any], labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """The ConversionJob resource for an accepted upload, with the operator's finalizer already on:
+    a job deleted before the operator first saw it still has its files cleaned up. The gateway
+    creates it; the operator creates the same from ``conversion.requested`` when the gateway could
+    not."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels),
+            "finalizers": [FINALIZER],
+        },
+        "spec": dict(spec),
+    }

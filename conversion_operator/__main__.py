@@ -8,23 +8,17 @@ import sys
 from typing import Any, cast
 
 import kopf
-from pydantic import ValidationError
 
-from common import logs
-from common.logs import kv
+from common.startup import load_settings
 from conversion_operator.settings import get_settings
 
 log = logging.getLogger("operator")
 
 
 def main() -> int:
-    logs.setup()
-    try:
-        cfg = get_settings()
-    except ValidationError as exc:
-        log.error(kv(event="bad-settings", error=exc))
+    cfg = load_settings(get_settings, log)
+    if cfg is None:
         return 2
-    logs.setup(cfg.log_level)
     from conversion_operator import handlers  # registers the handlers with Kopf
 
     handlers.register_resync(cfg.resync_seconds)

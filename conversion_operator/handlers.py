@@ -1,38 +1,51 @@
 """Kopf's handlers: thin routes from cluster events to ``Conversions`` (reconcile.py).
 
-Every handler returns None: Kopf would store a return value under ``status.<handler id>``, which
-the ConversionJob's strict status schema prunes anyway.
+Each handler names what it uses as typed parameters, as Kopf's examples do: the two indexes under
+the names of their index functions (``converter_jobs``, ``converter_pods``) and ``memo``, which
+holds the ``Conversions`` built at startup. Kopf's callback protocols list only its standard
+keyword arguments, so mypy flags a handler that names an index: the registrations say
+``type: ignore[arg-type]`` there, as in Kopf's own examples. Every handler returns None: Kopf
+would store a return value under ``status.<handler id>``, which the ConversionJob's strict status
+schema prunes anyway.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 import kopf
 
-from common.events import REQUESTED
 from common.logs import kv
-from common.messaging import ConsumerQueue
 from common.resources import FINALIZER, GROUP, JOB_LABEL, PLURAL, VERSION
-from conversion_operator import status
+from conversion_operator import requested, views
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.outcomes import Publisher
-from conversion_operator.reconcile import Conversions, JobsIndex, Key, PodsIndex
-from conversion_operator.requested import RequestedConsumer
-from conversion_operator.settings import get_settings
+from conversion_operator.reconcile import Conversions, Key
+from conversion_operator.settings import Settings, get_settings
+from conversion_operator.status import is_settled
 
 log = logging.getLogger("operator")
 CONVERSIONJOBS = (GROUP, VERSION, PLURAL)
 OURS = {JOB_LABEL: kopf.PRESENT}  # Jobs and pods made for a ConversionJob
 RETRY_SECONDS = 5.0
+ConverterJobs = kopf.Index[Key, views.JobView]  # the index built by `converter_jobs` below
+ConverterPods = kopf.Index[Key, views.PodView]
 
 
 @kopf.on.startup()
-async def configure(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     cfg = get_settings()
+    tune(settings, cfg)
+    memo.conversions, memo.closers = await start_services(cfg)
+    log.info(kv(event="operator.started", namespace=cfg.namespace, peering=cfg.peering_name))
+
+
+def tune(settings: kopf.OperatorSettings, cfg: Settings) -> None:
+    """Kopf's own settings for our CRD, RBAC and peering."""
     # Kopf's bookkeeping in annotations under our prefix (never in the strictly-typed status)
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -51,57 +64,81 @@ async def configure(*, settings: kopf.OperatorSettings, memo: Any, **_: Any) -> 
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
 
+
+async def start_services(cfg: Settings) -> tuple[Conversions, list[Callable[[], None]]]:
+    """The clients, the outcome publisher and the conversion.requested consumer; with what closes them."""
     kube = Kube()
     await kube.ensure_peering(cfg.namespace, cfg.peering_name)
     files = Files(cfg.mongo_uri.get_secret_value())
     publisher = Publisher(cfg.amqp_url.get_secret_value())
     publisher.start()
-    consumer = RequestedConsumer(
+    consumer = requested.build_consumer(
         cfg.amqp_url.get_secret_value(),
-        ConsumerQueue(cfg.requested_queue, (REQUESTED,), cfg.requested_retry_delay_ms),
-        cfg.namespace,
-        kube.create_conversionjob_sync,
-        files.video_exists,
+        cfg.requested_queue,
+        requested.Requested(cfg.namespace, kube.create_conversionjob_sync, files.video_exists),
         cfg.requested_max_attempts,
+        cfg.requested_retry_delay_ms,
     )
     consumer.start()
-    memo.conversions = Conversions(cfg, kube, files, publisher)
-    memo.closers = [consumer.stop, publisher.stop, files.close, kube.close]
-    log.info(kv(event="started", namespace=cfg.namespace, peering=cfg.peering_name))
+    return Conversions(cfg, kube, files, publisher), [consumer.stop, publisher.stop, files.close, kube.close]
 
 
 @kopf.on.cleanup()
-async def shut_down(*, memo: Any, **_: Any) -> None:
+async def shut_down(*, memo: kopf.Memo, **_: Any) -> None:
     for close in memo.get("closers", []):
         close()
 
 
 @kopf.index("batch", "v1", "jobs", labels=OURS)
-def converter_jobs(*, body: kopf.Body, **_: Any) -> dict[Key, status.JobView]:
-    return {_key(body): status.job_view(body)}
+def converter_jobs(*, body: kopf.Body, **_: Any) -> dict[Key, views.JobView]:
+    return {_key(body): views.job_view(body)}
 
 
 @kopf.index("", "v1", "pods", labels=OURS)
-def converter_pods(*, body: kopf.Body, **_: Any) -> dict[Key, status.PodView]:
-    return {_key(body): status.pod_view(body)}
+def converter_pods(*, body: kopf.Body, **_: Any) -> dict[Key, views.PodView]:
+    return {_key(body): views.pod_view(body)}
 
 
 @kopf.on.resume(*CONVERSIONJOBS, backoff=RETRY_SECONDS)
-@kopf.on.create(*CONVERSIONJOBS, backoff=RETRY_SECONDS)
-async def start(*, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    await _conversions(memo).start(body, *_indexes(kwargs))
+@kopf.on.create(*CONVERSIONJOBS, backoff=RETRY_SECONDS)  # type: ignore[arg-type]  # an index parameter (see the top)
+async def start(
+    *,
+    body: kopf.Body,
+    converter_jobs: ConverterJobs,
+    converter_pods: ConverterPods,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    conversions: Conversions = memo.conversions
+    await conversions.start(body, converter_jobs, converter_pods)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OURS)
-@kopf.on.event("", "v1", "pods", labels=OURS)
-async def converter_changed(*, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
-    await _conversions(memo).reconcile(*_key(body), *_indexes(kwargs))
+@kopf.on.event("", "v1", "pods", labels=OURS)  # type: ignore[arg-type]  # an index parameter (see the top)
+async def converter_changed(
+    *,
+    body: kopf.Body,
+    converter_jobs: ConverterJobs,
+    converter_pods: ConverterPods,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    conversions: Conversions = memo.conversions
+    await conversions.reconcile(*_key(body), converter_jobs, converter_pods)
 
 
-async def resync(*, body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+async def resync(
+    *,
+    namespace: str,
+    name: str,
+    converter_jobs: ConverterJobs,
+    converter_pods: ConverterPods,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
     """Reconcile an unsettled ConversionJob even without events (a missed event, a failed publish)."""
-    meta = body["metadata"]
-    await _conversions(memo).reconcile(meta["namespace"], meta["name"], *_indexes(kwargs))
+    conversions: Conversions = memo.conversions
+    await conversions.reconcile(namespace, name, converter_jobs, converter_pods)
 
 
 def register_resync(interval: float) -> None:
@@ -111,14 +148,16 @@ def register_resync(interval: float) -> None:
         id="resync",
         interval=interval,
         initial_delay=interval,  # a new ConversionJob is started by `start`, not by the timer
-        when=lambda status, **_: not _settled(status),
-    )(resync)
+        when=_unsettled,
+    )(resync)  # type: ignore[arg-type]  # an index parameter (see the top)
 
 
-@kopf.on.delete(*CONVERSIONJOBS, backoff=2)
-async def clean_up(*, body: kopf.Body, memo: Any, runtime: dt.timedelta, **kwargs: Any) -> None:
-    _, pods = _indexes(kwargs)
-    await _conversions(memo).finalize(body, pods, runtime.total_seconds())
+@kopf.on.delete(*CONVERSIONJOBS, backoff=2)  # type: ignore[arg-type]  # an index parameter (see the top)
+async def clean_up(
+    *, body: kopf.Body, converter_pods: ConverterPods, memo: kopf.Memo, runtime: dt.timedelta, **_: Any
+) -> None:
+    conversions: Conversions = memo.conversions
+    await conversions.finalize(body, converter_pods, runtime.total_seconds())
 
 
 def _key(body: kopf.Body) -> Key:
@@ -127,14 +166,6 @@ def _key(body: kopf.Body) -> Key:
     return meta["namespace"], meta["labels"][JOB_LABEL]
 
 
-def _indexes(kwargs: dict[str, Any]) -> tuple[JobsIndex, PodsIndex]:
-    """Kopf passes each index as a keyword named after its function."""
-    return cast(JobsIndex, kwargs["converter_jobs"]), cast(PodsIndex, kwargs["converter_pods"])
-
-
-def _settled(st: kopf.Status) -> bool:
-    return status.is_settled(st)
-
-
-def _conversions(memo: Any) -> Conversions:
-    return cast(Conversions, memo.conversions)
+def _unsettled(status: kopf.Status, **_: Any) -> bool:
+    """The resync timer's filter (Kopf passes the ConversionJob's status as ``status``)."""
+    return not is_settled(status)

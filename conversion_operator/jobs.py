@@ -14,11 +14,19 @@ from typing import Any
 import kopf
 
 from common.exit_codes import BAD_INPUT
-from common.resources import GROUP, JOB_LABEL, OWNER_LABEL, PLURAL
+from common.resources import (
+    COMPONENT_LABEL,
+    GROUP,
+    JOB_LABEL,
+    MANAGED_BY_LABEL,
+    NAME_LABEL,
+    OWNER_LABEL,
+    PLURAL,
+    UID_ANNOTATION,
+)
 from conversion_operator.settings import Settings
 
 CONTAINER = "converter"
-UID_ANNOTATION = f"{GROUP}/conversionjob-uid"
 WORK_VOLUME = "work"
 
 Body = kopf.Body  # the ConversionJob
@@ -31,9 +39,9 @@ def converter_account(name: str) -> str:
 def labels(body: Body) -> dict[str, str]:
     meta = body["metadata"]
     out = {
-        "app.kubernetes.io/name": "mp4mp3",
-        "app.kubernetes.io/component": "converter",
-        "app.kubernetes.io/managed-by": "mp4mp3-operator",
+        NAME_LABEL: "mp4mp3",
+        COMPONENT_LABEL: "converter",
+        MANAGED_BY_LABEL: "mp4mp3-operator",
         JOB_LABEL: meta["name"],
     }
     owner = (meta.get("labels") or {}).get(OWNER_LABEL)

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from common.kube import MERGE_PATCH, load_configuration
 from common.resources import GROUP, PLURAL, VERSION
 
-MERGE_PATCH = "application/merge-patch+json"
 BACKGROUND = "Background"
 PEERING = ("kopf.dev", "v1", "kopfpeerings")
 WORKERS = 16
@@ -25,8 +25,7 @@ WORKERS = 16
 
 class Kube:
     def __init__(self) -> None:
-        config.load_config()  # $KUBECONFIG (the devstack) or the pod's ServiceAccount (in-cluster)
-        configuration = client.Configuration.get_default_copy()
+        configuration = load_configuration()  # $KUBECONFIG (the devstack) or the pod's ServiceAccount
         configuration.connection_pool_maxsize = WORKERS
         self.api = client.ApiClient(configuration)
         self.batch = client.BatchV1Api(self.api)

@@ -27,7 +27,7 @@ from common.events import (
     outcome_event_id,
 )
 from common.logs import kv
-from conversion_operator.status import parse_time
+from conversion_operator.times import parse_time
 
 log = logging.getLogger("operator.outcomes")
 Outcome = ConversionSucceeded | ConversionFailed
@@ -111,7 +111,7 @@ class Publisher:
                 self._disconnect()
                 if attempt == 2:
                     raise
-                log.warning(kv(event="publish-reconnect", error=type(exc).__name__))
+                log.warning(kv(event="broker.reconnecting", error=type(exc).__name__))
 
     def _open_channel(self) -> BlockingChannel:
         if self._channel is None or not self._channel.is_open:

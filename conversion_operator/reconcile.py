@@ -18,11 +18,11 @@ import kopf
 
 from common.logs import kv
 from common.resources import mp3_id
-from conversion_operator import jobs, outcomes, status
+from conversion_operator import jobs, outcomes, status, views
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.settings import Settings
-from conversion_operator.status import JobView, PodView
+from conversion_operator.views import JobView, PodView
 
 log = logging.getLogger("operator")
 Key = tuple[str, str]  # (namespace, name) of a ConversionJob
@@ -62,7 +62,7 @@ class Conversions:
             for obj in jobs.converter_rbac(body):
                 await self.kube.ensure(obj)
         made, created = await self.kube.create_job(jobs.job(body, self.settings))
-        if status.job_view(made).owner_uid != meta["uid"]:
+        if views.job_view(made).owner_uid != meta["uid"]:
             raise kopf.TemporaryError(
                 f"Job {meta['name']} belongs to an earlier ConversionJob of that name; waiting for it to go.",
                 delay=5,
@@ -71,7 +71,7 @@ class Conversions:
             filename = body["spec"]["source"]["filename"]
             message = f"Created Job {meta['name']} to convert {filename}."
             kopf.event(body, type="Normal", reason="JobCreated", message=message)
-            log.info(kv(job=meta["name"], event="job-created"))
+            log.info(kv(job=meta["name"], event="converter_job.created"))
 
     async def _fail_early(self, body: kopf.Body, reason: str, message: str) -> None:
         meta = body["metadata"]
@@ -80,7 +80,7 @@ class Conversions:
             desired = status.failed_early(current, reason, message, meta.get("generation", 1), _now())
             await self.kube.patch_status(meta["namespace"], meta["name"], status.changes(current, desired))
         kopf.event(body, type="Warning", reason=reason, message=message)
-        log.warning(kv(job=meta["name"], event="refused", reason=reason))
+        log.warning(kv(job=meta["name"], event="job.refused", reason=reason))
 
     async def reconcile(
         self, namespace: str, name: str, jobs_index: JobsIndex, pods_index: PodsIndex
@@ -112,7 +112,7 @@ class Conversions:
                 await self.kube.delete_job(namespace, name)
             for change in status.transitions(current, desired):
                 kopf.event(cr, type=change.type, reason=change.reason, message=change.message)
-                log.info(kv(job=name, event="transition", phase=desired["phase"], reason=change.reason))
+                log.info(kv(job=name, event="job.transitioned", phase=desired["phase"], reason=change.reason))
             await self._publish_outcome(cr, {**current, **patch})
 
     async def _publish_outcome(self, cr: kopf.Body, st: Mapping[str, Any]) -> None:
@@ -127,13 +127,13 @@ class Conversions:
             try:
                 await self.publisher.publish(event)
             except Exception as exc:  # the resync timer tries again
-                log.warning(kv(job=meta["name"], event="publish-failed", error=repr(exc)))
+                log.warning(kv(job=meta["name"], event="outcome.publish_failed", error=repr(exc)))
                 return
             self._published.add(key)
         await self.kube.patch_status(meta["namespace"], meta["name"], {"outcomePublished": phase})
         message = f"Published {outcomes.routing_key(event)} (event {event.event_id})."
         kopf.event(cr, type="Normal", reason="OutcomePublished", message=message)
-        log.info(kv(job=meta["name"], event="outcome-published", outcome=phase, event_id=event.event_id))
+        log.info(kv(job=meta["name"], event="outcome.published", outcome=phase, event_id=event.event_id))
 
     async def finalize(self, body: kopf.Body, pods_index: PodsIndex, waited: float) -> None:
         """On deletion: mark it Cancelled if unfinished, delete the Job, wait for its pods to stop
@@ -153,7 +153,8 @@ class Conversions:
             video_id, file_id = spec["source"]["videoId"], mp3_id(meta["uid"])
             video, mp3 = await asyncio.to_thread(self.files.delete, video_id, file_id)
             self._published.difference_update({f"{meta['uid']}/{p}" for p in status.OUTCOMES})
-        log.info(kv(job=name, event="cleaned-up", video_deleted=video, mp3_deleted=mp3, running=len(pods)))
+        running = len(pods)
+        log.info(kv(job=name, event="job.cleaned_up", video_deleted=video, mp3_deleted=mp3, running=running))
 
     def _lock(self, namespace: str, name: str) -> asyncio.Lock:
         lock = self._locks.get((namespace, name))

@@ -1,173 +1,87 @@
 """The gateway's fallback: consume ``conversion.requested`` and create any ConversionJob that is missing.
 
-One thread owns the RabbitMQ connection; the Kubernetes and MongoDB calls run in a worker pool and
-their verdict is settled back on the connection's thread (``add_callback_threadsafe``): ack after
-the side effect, retry later through the ``.retry`` queue, or park for good after too many tries.
+``Requested.handle`` decides what one event becomes; the common consumer loop (``common.consumer``)
+runs it in worker threads and carries its verdict out: ack after the side effect, retry later
+through the ``.retry`` queue, park for good after too many tries (or at once for a message no
+retry can help), and reconnect when the broker goes away.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from enum import Enum
+from dataclasses import dataclass
 from typing import Any
 
-import pika
-import pika.exceptions
 from kubernetes.client.exceptions import ApiException
-from pika.adapters.blocking_connection import BlockingChannel
-from pika.spec import Basic, BasicProperties
-from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from common import events, messaging
-from common.events import ConversionRequested
-from common.logs import kv
-from common.resources import API_VERSION, FINALIZER, KIND
+from common.consumer import Consumer, Event, Reconnect, parse_event
+from common.events import REQUESTED, ConversionRequested
+from common.kube import rejected
+from common.messaging import ConsumerQueue
+from common.resources import conversion_job
+from common.retries import Ack, Park, Retry, RetryPolicy, Verdict
 
-log = logging.getLogger("operator.requested")
-PREFETCH = 8
-RECONNECT_SECONDS = 5
-
-
-class Verdict(Enum):
-    ACK = "ack"  # done (created, already there, or nothing to do)
-    RETRY = "retry"  # the world's fault: try again after the retry queue's delay
-    PARK = "park"  # the message's fault: keep it aside for a human
+CONNECTION_NAME = "mp4mp3-operator-requested"
+WORKERS = 8  # also the prefetch: the Kubernetes and MongoDB calls of 8 messages at once
+RECONNECT_SECONDS = 5.0
+STOP_SECONDS = 10.0  # on shutdown, how long the requests in hand may take to finish
 
 
 def conversionjob(event: ConversionRequested) -> dict[str, Any]:
-    """The ConversionJob a ``conversion.requested`` event describes (with our finalizer already on,
-    so its files are cleaned up even if it is deleted before the operator first sees it)."""
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {
-            "name": event.job.name,
-            "namespace": event.job.namespace,
-            "labels": dict(event.labels),
-            "finalizers": [FINALIZER],
-        },
-        "spec": event.spec,
-    }
+    """The ConversionJob a ``conversion.requested`` event describes: the very manifest the gateway
+    would have created."""
+    return conversion_job(event.job.name, event.job.namespace, event.spec, event.labels)
 
 
-class RequestedConsumer:
-    def __init__(
-        self,
-        url: str,
-        queue: messaging.ConsumerQueue,
-        namespace: str,
-        create: Callable[[dict[str, Any]], bool],
-        video_exists: Callable[[str], bool],
-        max_attempts: int,
-    ) -> None:
-        self.url, self.queue, self.namespace = url, queue, namespace
-        self.create, self.video_exists, self.max_attempts = create, video_exists, max_attempts
-        self.workers = ThreadPoolExecutor(PREFETCH, thread_name_prefix="requested")
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="requested-consumer", daemon=True)
+@dataclass(frozen=True)
+class Requested:
+    """The handler: create the ConversionJob a request describes, unless it is not ours to make."""
 
-    def start(self) -> None:
-        self._thread.start()
+    namespace: str
+    create: Callable[[dict[str, Any]], bool]  # True if created, False if it was there already
+    video_exists: Callable[[str], bool]
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=10)
-        self.workers.shutdown(wait=False, cancel_futures=True)
-
-    # -- the verdict (runs in a worker thread) ---------------------------------------------------
-
-    def decide(self, body: bytes, attempts: int) -> Verdict:
-        try:
-            event = events.parse(body)
-        except ValidationError as exc:
-            log.warning(kv(event="requested-unreadable", error=str(exc).splitlines()[0]))
-            return Verdict.PARK
+    def handle(self, event: Event) -> Verdict:
         if not isinstance(event, ConversionRequested):
-            return Verdict.ACK
-        job = event.job.name
-        if event.job.namespace != self.namespace:
-            log.info(kv(job=job, event="requested-other-namespace", namespace=event.job.namespace))
-            return Verdict.ACK
+            return Ack("request.ignored")
+        if event.job.namespace != self.namespace:  # another operator's namespace
+            return Ack("request.elsewhere")
         try:
-            video_id = str((event.spec.get("source") or {}).get("videoId", ""))
-            if not self.video_exists(video_id):  # deleted since (cancelled): don't resurrect the job
-                log.info(kv(job=job, event="requested-video-gone", video=video_id))
-                return Verdict.ACK
-            created = self.create(conversionjob(event))
+            return self._create(event)
         except ApiException as exc:
-            if exc.status in (400, 404, 422):  # refused (the schema, no such namespace): retrying won't help
-                log.warning(kv(job=job, event="requested-refused", status=exc.status, reason=exc.reason))
-                return Verdict.PARK
-            return self._retry_or_park(job, attempts, exc)
+            if rejected(exc.status):  # refused (the schema, no such namespace): retrying won't help
+                return Park(f"the API server refused the ConversionJob: {exc.status} {exc.reason}")
+            return Retry(f"ApiException: {exc.status} {exc.reason}")
         except (PyMongoError, OSError) as exc:
-            return self._retry_or_park(job, attempts, exc)
+            return Retry(f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # e.g. urllib3's MaxRetryError while the API server is down
-            # anything else is the world's fault until proven otherwise: retry, then park; never
-            # leave the message unsettled (an exception here would vanish in the worker thread)
-            return self._retry_or_park(job, attempts, exc)
-        log.info(kv(job=job, event="requested-created" if created else "requested-exists"))
-        return Verdict.ACK
+            # anything else is the world's fault until proven otherwise: retry, then park
+            return Retry(f"{type(exc).__name__}: {exc}")
 
-    def _retry_or_park(self, job: str, attempts: int, exc: Exception) -> Verdict:
-        verdict = Verdict.RETRY if attempts + 1 < self.max_attempts else Verdict.PARK
-        log.warning(kv(job=job, event=f"requested-{verdict.value}", attempt=attempts + 1, error=exc))
-        return verdict
+    def _create(self, event: ConversionRequested) -> Verdict:
+        video_id = str((event.spec.get("source") or {}).get("videoId", ""))
+        if not self.video_exists(video_id):  # deleted since (cancelled): don't resurrect the job
+            return Ack("request.video_gone")
+        if self.create(conversionjob(event)):
+            return Ack("request.created")
+        return Ack("request.exists")
 
-    # -- the connection's thread ------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._consume()
-            except (pika.exceptions.AMQPError, OSError) as exc:
-                log.warning(kv(event="requested-reconnect", error=type(exc).__name__))
-                self._stopping.wait(RECONNECT_SECONDS)
-
-    def _consume(self) -> None:
-        connection = messaging.connect(self.url, "mp4mp3-operator-requested")
-        try:
-            channel = connection.channel()
-            channel.confirm_delivery()
-            messaging.declare_topology(channel, [self.queue])
-            channel.basic_qos(prefetch_count=PREFETCH)
-            on_message = functools.partial(self._on_message, connection)
-            channel.basic_consume(self.queue.name, on_message)
-            while not self._stopping.is_set():
-                connection.process_data_events(time_limit=1)
-        finally:
-            if connection.is_open:
-                connection.close()
-
-    def _on_message(
-        self,
-        connection: pika.BlockingConnection,
-        channel: BlockingChannel,
-        method: Basic.Deliver,
-        properties: BasicProperties,
-        body: bytes,
-    ) -> None:
-        def work() -> None:
-            verdict = self.decide(body, messaging.delivery_count(properties))
-            settle = functools.partial(self._settle, channel, method.delivery_tag, properties, body, verdict)
-            connection.add_callback_threadsafe(settle)
-
-        self.workers.submit(work)
-
-    def _settle(
-        self, channel: BlockingChannel, tag: int, properties: BasicProperties, body: bytes, verdict: Verdict
-    ) -> None:
-        if not channel.is_open:
-            return  # the broker redelivers it on the next connection
-        message_id = properties.message_id or ""
-        if verdict is Verdict.RETRY:
-            messaging.publish(
-                channel, self.queue.retry, body, message_id, messaging.RETRY_EXCHANGE, properties.headers
-            )
-        elif verdict is Verdict.PARK:
-            messaging.publish(channel, self.queue.parked, body, message_id, exchange="")
-        channel.basic_ack(tag)
+def build_consumer(
+    amqp_url: str, queue_name: str, handler: Requested, max_attempts: int, retry_delay_ms: int
+) -> Consumer[Event]:
+    """The consumer of ``queue_name``: a fixed delay (the retry queue's TTL) between attempts."""
+    delay = retry_delay_ms / 1000
+    return Consumer(
+        amqp_url,
+        ConsumerQueue(queue_name, (REQUESTED,), retry_delay_ms),
+        handler.handle,
+        parse_event,
+        RetryPolicy(max_attempts=max_attempts, initial_delay=delay, factor=1.0, max_delay=delay),
+        name=CONNECTION_NAME,
+        prefetch=WORKERS,
+        workers=WORKERS,
+        reconnect=Reconnect(RECONNECT_SECONDS, RECONNECT_SECONDS),
+        drain_seconds=STOP_SECONDS,
+    )

@@ -3,68 +3,28 @@
 ``phase`` is a convenience over the conditions (Progressing, Complete, Failed, in the Kubernetes
 convention). A terminal phase is never left. ``changes`` turns the desired status into the merge
 patch that writes only what differs; ``transitions`` names the Kubernetes Events to record.
+The Job and pods arrive as views (views.py); conditions and times are written by conditions.py
+and times.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.durations import human_duration
 from common.exit_codes import BAD_INPUT
+from common.phases import FAILED, SUCCEEDED, TERMINAL
 from conversion_operator import troubles
+from conversion_operator.conditions import conditions_for, set_conditions
+from conversion_operator.times import duration, iso
+from conversion_operator.views import JobView, PodView
 
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
-OUTCOMES = frozenset({"Succeeded", "Failed"})  # the phases that publish an event
-CONVERTER_CONTAINER = "converter"
-CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
+OUTCOMES = frozenset({SUCCEEDED, FAILED})  # the phases that publish an event
 
 Status = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class PodView:
-    """What the operator needs from one converter pod."""
-
-    name: str
-    job_uid: str | None
-    created: str
-    phase: str
-    deleting: bool = False
-    exit_code: int | None = None
-    message: str | None = None  # the termination message
-    started_at: str | None = None
-    terminated_reason: str | None = None  # e.g. OOMKilled (troubles.py)
-    waiting_reason: str | None = None  # e.g. ErrImageNeverPull (troubles.py)
-    waiting_message: str | None = None
-
-    @property
-    def report(self) -> dict[str, Any]:
-        """The converter's JSON termination message ({} when absent or not JSON, e.g. a log tail)."""
-        try:
-            value = json.loads(self.message or "")
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
-
-
-@dataclass(frozen=True)
-class JobView:
-    """What the operator needs from the converter Job."""
-
-    name: str
-    uid: str
-    owner_uid: str | None
-    active: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    start_time: str | None = None
-    outcome: str | None = None  # "Complete" or "Failed" once the Job has finished
-    reason: str | None = None  # the Failed condition's reason, e.g. BackoffLimitExceeded
-    message: str | None = None
-    finished_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,58 +44,6 @@ class Transition:
     type: str  # Normal or Warning, as Kubernetes Events have it
     reason: str
     message: str
-
-
-def pod_view(pod: Mapping[str, Any]) -> PodView:
-    meta, status = pod["metadata"], pod.get("status") or {}
-    statuses = status.get("containerStatuses") or []
-    ours = [c for c in statuses if c.get("name") == CONVERTER_CONTAINER] or statuses
-    container = ours[0] if ours else {}
-    state = container.get("state") or {}
-    terminated, running = state.get("terminated") or {}, state.get("running") or {}
-    waiting = state.get("waiting") or {}
-    return PodView(
-        name=meta["name"],
-        job_uid=(meta.get("labels") or {}).get(CONTROLLER_UID_LABEL),
-        created=meta.get("creationTimestamp") or "",
-        phase=status.get("phase") or "Pending",
-        deleting=bool(meta.get("deletionTimestamp")),
-        exit_code=terminated.get("exitCode"),
-        message=terminated.get("message"),
-        started_at=terminated.get("startedAt") or running.get("startedAt"),
-        terminated_reason=terminated.get("reason"),
-        waiting_reason=waiting.get("reason"),
-        waiting_message=waiting.get("message"),
-    )
-
-
-def job_view(job: Mapping[str, Any]) -> JobView:
-    meta, status = job["metadata"], job.get("status") or {}
-    owner = next((o["uid"] for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
-    view = JobView(
-        name=meta["name"],
-        uid=meta["uid"],
-        owner_uid=owner,
-        active=status.get("active") or 0,
-        succeeded=status.get("succeeded") or 0,
-        failed=status.get("failed") or 0,
-        start_time=status.get("startTime"),
-    )
-    for cond in status.get("conditions") or []:
-        if cond.get("status") != "True":
-            continue
-        if cond.get("type") == "Complete":
-            finished = status.get("completionTime") or cond.get("lastTransitionTime")
-            return _replace(view, outcome="Complete", finished_at=finished)
-        if cond.get("type") == "Failed":
-            return _replace(
-                view,
-                outcome="Failed",
-                reason=cond.get("reason"),
-                message=cond.get("message"),
-                finished_at=cond.get("lastTransitionTime"),
-            )
-    return view
 
 
 def next_status(
@@ -246,70 +154,6 @@ def is_settled(status: Mapping[str, Any]) -> bool:
     return phase in TERMINAL and (phase not in OUTCOMES or status.get("outcomePublished") == phase)
 
 
-def set_conditions(
-    existing: Sequence[Mapping[str, Any]],
-    wanted: Sequence[tuple[str, str, str, str]],
-    generation: int,
-    now: dt.datetime,
-) -> list[dict[str, Any]]:
-    """The full conditions list (a merge patch replaces lists whole). A condition keeps its
-    lastTransitionTime while its status stays the same; each is stamped with the generation."""
-    old = {c.get("type"): c for c in existing}
-    out = []
-    for kind, value, reason, message in wanted:
-        before = old.get(kind)
-        since = before["lastTransitionTime"] if before and before.get("status") == value else iso(now)
-        out.append(
-            {
-                "type": kind,
-                "status": value,
-                "reason": reason,
-                "message": message,
-                "lastTransitionTime": since,
-                "observedGeneration": generation,
-            }
-        )
-    return out
-
-
-def conditions_for(phase: str, reason: str, message: str) -> list[tuple[str, str, str, str]]:
-    progressing = "True" if phase in ("Pending", "Running") else "False"
-    complete = "True" if phase == "Succeeded" else "False"
-    failed = "True" if phase == "Failed" else "False"
-    return [
-        ("Progressing", progressing, reason, message),
-        ("Complete", complete, reason, message),
-        ("Failed", failed, reason, message),
-    ]
-
-
-def duration(started: str | None, finished: str | None, now: dt.datetime) -> str | None:
-    if not started:
-        return None
-    end = parse_time(finished) if finished else now
-    return human_duration((end - parse_time(started)).total_seconds())
-
-
-def human_duration(seconds: float) -> str:
-    """12s, 3m4s, 1h2m3s: the way kubectl shows ages."""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def _with_phase(
     fields: Mapping[str, Any], phase: str, reason: str, message: str, generation: int, now: dt.datetime
 ) -> Status:
@@ -360,7 +204,3 @@ def _said(pod: PodView | None) -> str:
 
 def _last_failed(pods: Sequence[PodView]) -> PodView | None:
     return next((p for p in reversed(sorted(pods, key=lambda p: p.created)) if p.phase == "Failed"), None)
-
-
-def _replace(view: JobView, **fields: Any) -> JobView:
-    return JobView(**{**view.__dict__, **fields})

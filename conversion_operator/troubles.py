@@ -21,7 +21,7 @@ IMAGE_NEVER_STARTS = frozenset({"ErrImageNeverPull", "ImagePullBackOff", "Invali
 
 
 class ContainerState(Protocol):
-    """The fields of status.PodView this module reads."""
+    """The fields of views.PodView this module reads."""
 
     @property
     def deleting(self) -> bool: ...

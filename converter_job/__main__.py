@@ -14,10 +14,9 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from pydantic import ValidationError
-
-from common import exit_codes, logs
+from common import exit_codes
 from common.logs import kv
+from common.startup import load_settings
 from converter_job.errors import ConversionFailure, Terminated
 from converter_job.kube import StatusPatcher
 from converter_job.run import run
@@ -27,13 +26,9 @@ log = logging.getLogger("converter")
 
 
 def main() -> int:
-    logs.setup()
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        log.error(kv(event="bad-settings", error=exc))
+    settings = load_settings(get_settings, log)
+    if settings is None:
         return exit_codes.FAILED
-    logs.setup(settings.log_level)
     signal.signal(signal.SIGTERM, _on_sigterm)
     return convert_and_report(settings)
 
@@ -48,16 +43,17 @@ def convert_and_report(settings: Settings) -> int:
     try:
         result = run(settings, patcher)
     except ConversionFailure as exc:
-        log.warning(kv(job=name, event="failed", reason=exc.reason, message=exc.message, code=exc.exit_code))
-        _terminate_with(settings.termination_log, {"reason": exc.reason, "message": exc.message})
+        failed: dict[str, object] = {"reason": exc.reason, "message": exc.message}
+        log.warning(kv(job=name, event="conversion.failed", **failed, code=exc.exit_code))
+        _terminate_with(settings.termination_log, failed)
         return exc.exit_code
     except Terminated:
-        log.warning(kv(job=name, event="terminated"))
+        log.warning(kv(job=name, event="conversion.terminated"))
         message = "The converter was stopped before it finished."
         _terminate_with(settings.termination_log, {"reason": "Terminated", "message": message})
         return exit_codes.TERMINATED
     except Exception as exc:  # the world's fault until shown otherwise: the Job retries
-        log.exception(kv(job=name, event="crashed", error=type(exc).__name__))
+        log.exception(kv(job=name, event="conversion.crashed", error=type(exc).__name__))
         message = f"The converter failed unexpectedly ({type(exc).__name__})."
         _terminate_with(settings.termination_log, {"reason": "ConverterError", "message": message})
         return exit_codes.FAILED
@@ -65,7 +61,7 @@ def convert_and_report(settings: Settings) -> int:
         if patcher is not None:
             patcher.close()
     _terminate_with(settings.termination_log, result.termination_message())
-    log.info(kv(job=name, event="succeeded", mp3_id=result.mp3_id, bytes=result.size))
+    log.info(kv(job=name, event="conversion.succeeded", mp3_id=result.mp3_id, bytes=result.size))
     return exit_codes.OK
 
 
@@ -78,7 +74,7 @@ def _terminate_with(path: Path, message: dict[str, object]) -> None:
     try:
         path.write_text(json.dumps(message))
     except OSError as exc:  # e.g. run outside a pod without /dev/termination-log
-        log.warning(kv(event="no-termination-message", path=path, error=exc))
+        log.warning(kv(event="termination_message.not_written", path=path, error=exc))
 
 
 if __name__ == "__main__":

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 from common.logs import kv
 from converter_job.errors import ConversionFailure
 from converter_job.probe import Window
-from converter_job.progress import ProgressParser
+from converter_job.progress import OnProgress, ProgressParser
 from converter_job.spec import Engine, Output
 
 log = logging.getLogger("converter.convert")
-OnProgress = Callable[[float], None]  # seconds of audio converted so far
 
 
 def convert(
@@ -72,5 +70,5 @@ def run_ffmpeg(argv: list[str], log_path: Path, on_progress: OnProgress) -> None
         if code != 0:
             errors.seek(0)
             last = (errors.read().strip().splitlines() or ["no output"])[-1][:300]
-            log.error(kv(event="ffmpeg-failed", code=code, error=last))
+            log.error(kv(event="ffmpeg.failed", code=code, error=last))
             raise ConversionFailure("EncoderFailed", f"The audio encoder failed (exit {code}): {last}")

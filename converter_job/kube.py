@@ -8,18 +8,16 @@ re-read for every request because Kubernetes rotates bound tokens. The ServiceAc
 from __future__ import annotations
 
 import logging
-import os
-import ssl
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from common.kube import MERGE_PATCH, in_cluster_url, tls_context
 from common.logs import kv
 from common.resources import GROUP, PLURAL, VERSION
 
 log = logging.getLogger("converter.kube")
-MERGE_PATCH = "application/merge-patch+json"
 
 
 class StatusPatcher:
@@ -27,17 +25,17 @@ class StatusPatcher:
         self.sa_dir = sa_dir
         self.name = name
         self.path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"
-        tls = ssl.create_default_context(cafile=str(sa_dir / "ca.crt"))
-        self.http = httpx.Client(base_url=api_url, verify=tls, timeout=timeout)
+        self.http = httpx.Client(
+            base_url=api_url, verify=tls_context(str(sa_dir / "ca.crt")), timeout=timeout
+        )
 
     @classmethod
     def in_cluster(cls, sa_dir: Path, namespace: str, name: str, timeout: float) -> StatusPatcher | None:
         """None outside a pod (no token or no API address), so the converter still runs standalone."""
-        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT")
-        if not host or not port or not (sa_dir / "token").is_file():
+        api_url = in_cluster_url()
+        if api_url is None or not (sa_dir / "token").is_file():
             return None
-        host = f"[{host}]" if ":" in host else host
-        return cls(f"https://{host}:{port}", sa_dir, namespace, name, timeout)
+        return cls(api_url, sa_dir, namespace, name, timeout)
 
     def patch_status(self, status: dict[str, Any]) -> None:
         token = (self.sa_dir / "token").read_text().strip()
@@ -53,7 +51,7 @@ class StatusPatcher:
         try:
             self.patch_status({"progress": percent})
         except httpx.HTTPError as exc:
-            log.warning(kv(job=self.name, event="progress-not-reported", percent=percent, error=exc))
+            log.warning(kv(job=self.name, event="progress.not_reported", percent=percent, error=exc))
 
     def close(self) -> None:
         self.http.close()

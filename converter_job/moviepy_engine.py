@@ -12,9 +12,9 @@ from typing import Any
 import proglog
 from moviepy import AudioFileClip
 
-from converter_job.convert import OnProgress
 from converter_job.errors import ConversionFailure
 from converter_job.probe import Window
+from converter_job.progress import OnProgress
 from converter_job.spec import Output
 
 

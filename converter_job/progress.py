@@ -7,6 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+# what an engine calls as it goes: seconds of audio converted so far (both engines take one;
+# it lives here, not in convert.py, so that moviepy_engine.py need not import convert.py)
+OnProgress = Callable[[float], None]
+
 
 class Reporter(Protocol):
     def report(self, percent: int) -> None: ...

@@ -47,12 +47,13 @@ def _convert_in(tmp: Path, settings: Settings, db: Database, reporter: Reporter 
     started = time.monotonic()
     src, dst = tmp / "input.mp4", tmp / "output.mp3"
     size = transfer.download_video(storage.videos(db), spec.source, src)
-    log.info(kv(job=name, event="downloaded", bytes=size, seconds=round(time.monotonic() - started, 2)))
+    seconds = round(time.monotonic() - started, 2)
+    log.info(kv(job=name, event="source.downloaded", bytes=size, seconds=seconds))
 
     info = probe.probe(settings.ffprobe, src)
     probe.require_audio(info)
     span = probe.window(info, spec.output.trim)
-    log.info(kv(job=name, event="probed", audio_seconds=info.audio_seconds, engine=engine))
+    log.info(kv(job=name, event="source.probed", audio_seconds=info.audio_seconds, engine=engine))
 
     on_progress = ThrottledReporter(reporter, span.expected, settings.progress_interval)
     convert(engine, settings.ffmpeg, src, dst, spec.output, span, on_progress, info.sample_rate)
@@ -63,5 +64,5 @@ def _convert_in(tmp: Path, settings: Settings, db: Database, reporter: Reporter 
     metadata = {"owner": spec.owner.user_id, "job": name, "filename": spec.mp3_filename}
     stored = transfer.store_mp3(storage.mp3s(db), file_id, dst, spec.mp3_filename, metadata)
     elapsed = round(time.monotonic() - started, 2)
-    log.info(kv(job=name, event="stored", mp3_id=file_id, bytes=stored, audio=seconds, seconds=elapsed))
+    log.info(kv(job=name, event="mp3.stored", mp3_id=file_id, bytes=stored, audio=seconds, seconds=elapsed))
     return Result(str(file_id), stored, seconds)

@@ -8,9 +8,8 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.kube import SERVICE_ACCOUNT_DIR
 from converter_job.spec import Engine, Spec
-
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 class Settings(BaseSettings):

@@ -17,13 +17,13 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from common.phases import TERMINAL
 from devstack import mailbox
 from devstack.config import ROOT
 from devstack.samples import probe_codec, probe_duration, sample_video
 from devstack.stack import Stack
 
 console = Console()
-TERMINAL = {"Succeeded", "Failed", "Cancelled"}
 OUT = ROOT / "out"
 
 

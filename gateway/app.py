@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resources = Resources.open(settings)
         app.state.resources = resources
-        await resources.ensure_indexes()
+        await resources.indexes.ensure()
         log.info(kv(event="gateway.started", namespace=settings.namespace, public_url=settings.public_url))
         try:
             yield

@@ -12,12 +12,10 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import jwt
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from common.logs import kv
 from common.tokens import ALGORITHM, InvalidToken, decode, signing_kid
@@ -120,33 +118,3 @@ class TokenVerifier:
         if not isinstance(email, str) or "@" not in email:
             raise InvalidToken("The token's email claim is not an email address.")
         return User(id=sub, email=email)
-
-
-_bearer = HTTPBearer(auto_error=False, description="An access token from the auth service's POST /login")
-
-
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": 'Bearer realm="mp4mp3"'}
-    )
-
-
-async def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    """The caller, from ``Authorization: Bearer <token>``; 401 with the reason otherwise."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise _unauthorized("Send a bearer token: Authorization: Bearer <access_token from POST /login>.")
-    verifier: TokenVerifier = request.app.state.resources.verifier
-    try:
-        return await verifier.verify(credentials.credentials)
-    except InvalidToken as exc:
-        raise _unauthorized(str(exc)) from None
-    except KeysUnavailable as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": "5"}
-        ) from None
-
-
-CurrentUser = Annotated[User, Depends(current_user)]

@@ -66,7 +66,7 @@ class Publisher:
                     self._drop()
                     if attempt == 2:
                         raise PublishFailed(f"the broker is unreachable: {exc!r}") from exc
-                    log.info(kv(event="amqp.reconnect", job=event.job.name, error=type(exc).__name__))
+                    log.info(kv(event="broker.reconnecting", job=event.job.name, error=type(exc).__name__))
                 except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
                     raise PublishFailed(f"the broker refused the event: {exc!r}") from exc
         log.info(
@@ -121,4 +121,4 @@ class Publisher:
             try:
                 connection.close()
             except Exception:  # closing a broken connection may fail in many ways; it is gone either way
-                log.debug(kv(event="amqp.close_failed"))
+                log.debug(kv(event="broker.close_failed"))

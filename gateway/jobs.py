@@ -1,13 +1,11 @@
-"""Jobs as the REST API knows them: a small record per job in MongoDB (who owns it, what was
-uploaded, when) merged with the ConversionJob's status from Kubernetes.
+"""What the job routes do: submit an upload (record, ConversionJob, ``conversion.requested``),
+read, list, delete and download jobs, and the errors that say why one cannot.
 
-The record is written before the ConversionJob is created, so ownership is known even while the
-resource does not exist yet (API server down: the operator creates it from the event).
+The record is kept by records.py, the API's view of a job built by views.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,24 +16,28 @@ import anyio.to_thread
 import pymongo
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo.collection import Collection
 from pymongo.database import Database
 
 from common import events
 from common.logs import kv
-from common.resources import FINALIZER, MP3S_BUCKET, VIDEOS_BUCKET, job_name, video_id_of
+from common.resources import (
+    FINALIZER,
+    MP3S_BUCKET,
+    VIDEOS_BUCKET,
+    conversion_job,
+    conversion_job_labels,
+)
 from gateway.auth import User
 from gateway.events import Publisher, PublishFailed
-from gateway.k8s import AlreadyExists, ConversionJobs, KubeError, KubeUnavailable, conversion_job, job_labels
-from gateway.models import Job
+from gateway.k8s import AlreadyExists, ConversionJobs, KubeError, KubeUnavailable
 from gateway.options import conversion_spec
+from gateway.records import JobRecords, new_record
+from gateway.schemas import Job
 from gateway.storage import StoredFile, delete_file, find_file
 from gateway.uploads import ReceivedUpload
+from gateway.views import UNKNOWN, Resource, job_view
 
 log = logging.getLogger("gateway.jobs")
-
-JOBS_COLLECTION = "jobs"
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
 
 class NotFound(Exception):
@@ -55,104 +57,6 @@ class Refused(Exception):
 
 class NotReady(Exception):
     """The job has no MP3 (yet, or ever); the message says why."""
-
-
-# -- the record ---------------------------------------------------------------------------------
-
-
-class JobRecords:
-    def __init__(self, db: Database) -> None:
-        self._c: Collection = db[JOBS_COLLECTION]
-
-    def ensure_indexes(self) -> None:
-        self._c.create_index([("owner", pymongo.ASCENDING), ("created", pymongo.DESCENDING)])
-
-    def insert(self, record: Mapping[str, Any]) -> None:
-        self._c.insert_one(dict(record))
-
-    def owned(self, job_id: str, owner: str) -> dict[str, Any] | None:
-        if video_id_of(job_id) is None:
-            return None
-        return self._c.find_one({"_id": job_id, "owner": owner})
-
-    def page(self, owner: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        cursor = self._c.find({"owner": owner}).sort([("created", -1), ("_id", -1)]).skip(offset).limit(limit)
-        return list(cursor), self._c.count_documents({"owner": owner})
-
-    def delete(self, job_id: str) -> None:
-        self._c.delete_one({"_id": job_id})
-
-
-def new_record(user: User, upload: ReceivedUpload) -> dict[str, Any]:
-    return {
-        "_id": job_name(str(upload.video.id)),
-        "owner": user.id,
-        "email": user.email,
-        "videoId": str(upload.video.id),
-        "filename": upload.filename,
-        "size": upload.video.length,
-        "sha256": upload.video.metadata["sha256"],
-        "created": dt.datetime.now(dt.UTC).replace(microsecond=0),
-        "options": upload.options.public(),
-    }
-
-
-# -- the view -----------------------------------------------------------------------------------
-
-
-class Unknown:
-    """Stands for a ConversionJob the API server could not be asked about."""
-
-
-UNKNOWN = Unknown()
-# what we know of a job's ConversionJob: the resource, None (it does not exist yet) or UNKNOWN
-Resource = Mapping[str, Any] | Unknown | None
-
-
-def job_view(record: Mapping[str, Any], resource: Resource, base_url: str) -> Job:
-    """The API's view of a job: its record merged with its ConversionJob's status."""
-    job_id = str(record["_id"])
-    url = f"{base_url}/jobs/{job_id}"
-    fields: dict[str, Any] = {
-        "id": job_id,
-        "url": url,
-        "filename": record["filename"],
-        "size": record["size"],
-        "sha256": record["sha256"],
-        "created": _aware(record["created"]),
-        "options": record.get("options", {}),
-    }
-    if isinstance(resource, Unknown):
-        fields.update(phase="Unknown", message="The job's status cannot be read right now; try again soon.")
-        return Job.model_validate(fields)
-    status = (resource.get("status") or {}) if resource is not None else {}
-    phase = status.get("phase") or "Pending"
-    message: str | None
-    if resource is None:
-        message = "Accepted; waiting for the operator to start the conversion."
-    else:
-        message = status.get("message") or ("Waiting to start." if phase == "Pending" else None)
-    fields.update(
-        phase=phase,
-        progress=int(status.get("progress") or (100 if phase == "Succeeded" else 0)),
-        reason=status.get("reason"),
-        message=message,
-        startedAt=status.get("startedAt"),
-        finishedAt=status.get("finishedAt"),
-        duration=status.get("duration"),
-        attempts=status.get("attempts"),
-        audioSeconds=status.get("audioSeconds"),
-        mp3Size=status.get("mp3Size"),
-        download=f"{url}/mp3" if phase == "Succeeded" else None,
-    )
-    return Job.model_validate(fields)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # BSON dates come back naive
-
-
-# -- what the routes do -------------------------------------------------------------------------
 
 
 @dataclass
@@ -194,7 +98,7 @@ class JobService:
             ),
             owner=events.Owner(user_id=user.id, email=user.email),
             spec=spec,
-            labels=job_labels(user.id),
+            labels=conversion_job_labels(user.id),
         )
         try:
             await anyio.to_thread.run_sync(self.publisher.publish, event)
@@ -212,7 +116,7 @@ class JobService:
     async def _create_resource(
         self, name: str, spec: dict[str, Any], user: User, upload: ReceivedUpload
     ) -> dict[str, Any] | None:
-        body = conversion_job(name, self.resources.namespace, spec, user.id)
+        body = conversion_job(name, self.resources.namespace, spec, conversion_job_labels(user.id))
         try:
             return await self.resources.create(body)
         except AlreadyExists:

@@ -1,25 +1,20 @@
 """ConversionJobs through the Kubernetes API: create, get, list by owner, delete. Nothing else.
 
-A small async client over httpx, configured from KUBECONFIG (or ~/.kube/config) when present and
-from the pod's ServiceAccount otherwise. The loaders of the official ``kubernetes`` package read
-the configuration (so token rotation and client certificates behave as kubectl's do); the calls
-themselves are plain REST with short timeouts, so an unreachable API server is noticed in
-seconds and the upload can fall back to the event.
+A small async client over httpx, configured by ``common.kube.load_configuration`` (a kubeconfig or
+the pod's ServiceAccount); the calls themselves are plain REST with short timeouts, so an
+unreachable API server is noticed in seconds and the upload can fall back to the event.
 """
 
 from __future__ import annotations
 
-import os
-import ssl
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 import httpx
 from kubernetes.client import Configuration
-from kubernetes.config import incluster_config, kube_config
 
-from common.resources import FINALIZER, GROUP, OWNER_LABEL, PLURAL, VERSION
+from common.kube import retry_later, tls_context
+from common.resources import GROUP, OWNER_LABEL, PLURAL, VERSION
 
 
 class KubeUnavailable(Exception):
@@ -40,18 +35,6 @@ class AlreadyExists(KubeError):
     pass
 
 
-def load_configuration(kubeconfig: str | None) -> Configuration:
-    """Kubeconfig file if one is named or exists at the default place, else in-cluster."""
-    config = Configuration()
-    default = Path(os.path.expanduser(kube_config.KUBE_CONFIG_DEFAULT_LOCATION))
-    path = kubeconfig or (str(default) if default.exists() else None)
-    if path:
-        kube_config.load_kube_config(config_file=path, client_configuration=config, persist_config=False)
-    else:
-        incluster_config.load_incluster_config(client_configuration=config)
-    return config
-
-
 class _ConfigAuth(httpx.Auth):
     """The bearer token as the configuration has it now (re-read when it rotates)."""
 
@@ -66,14 +49,7 @@ class _ConfigAuth(httpx.Auth):
 
 
 def http_client(config: Configuration, timeout: float) -> httpx.AsyncClient:
-    tls = ssl.create_default_context(cafile=config.ssl_ca_cert) if config.ssl_ca_cert else None
-    if tls is None:
-        tls = ssl.create_default_context()
-    if not config.verify_ssl:
-        tls.check_hostname = False
-        tls.verify_mode = ssl.CERT_NONE
-    if config.cert_file and config.key_file:
-        tls.load_cert_chain(config.cert_file, config.key_file)
+    tls = tls_context(config.ssl_ca_cert, config.verify_ssl, config.cert_file, config.key_file)
     return httpx.AsyncClient(
         base_url=config.host,
         verify=tls,
@@ -135,7 +111,7 @@ class ConversionJobs:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise KubeUnavailable(f"the API server is unreachable: {exc!r}") from exc
-        if resp.status_code == 429 or resp.status_code >= 500:
+        if retry_later(resp.status_code):
             raise KubeUnavailable(f"the API server answered {resp.status_code}: {resp.text[:200]}")
         if resp.status_code >= 400:
             try:
@@ -146,28 +122,3 @@ class ConversionJobs:
             raise error(resp.status_code, str(body.get("message", "")), str(body.get("reason", "")))
         result: dict[str, Any] = resp.json()
         return result
-
-
-def conversion_job(name: str, namespace: str, spec: dict[str, Any], owner: str) -> dict[str, Any]:
-    """The ConversionJob resource for an accepted upload, with the operator's finalizer already on
-    (as the operator puts it on those it creates from events): a job deleted before the operator
-    first saw it still has its files cleaned up."""
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ConversionJob",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": job_labels(owner),
-            "finalizers": [FINALIZER],
-        },
-        "spec": spec,
-    }
-
-
-def job_labels(owner: str) -> dict[str, str]:
-    return {
-        OWNER_LABEL: owner,
-        "app.kubernetes.io/part-of": "mp4mp3",
-        "app.kubernetes.io/created-by": "mp4mp3-gateway",
-    }

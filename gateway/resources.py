@@ -1,27 +1,48 @@
-"""The connections the gateway holds for its lifetime, opened at start and handed to routes
-through FastAPI dependencies (so tests point them at other servers, not other code)."""
+"""The connections the gateway holds for its lifetime, opened at start and handed to routes one
+by one through the dependencies of :mod:`gateway.deps` (so tests point them at other servers, not
+other code)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Annotated
 
 import anyio.to_thread
 import httpx
 import pymongo
-from fastapi import Depends, Request
 from pymongo.database import Database
 
+from common.kube import load_configuration
 from common.logs import kv
 from gateway import storage
 from gateway.auth import JWKSCache, TokenVerifier
 from gateway.events import Publisher
-from gateway.jobs import JobRecords, JobService
-from gateway.k8s import ConversionJobs, http_client, load_configuration
+from gateway.jobs import JobService
+from gateway.k8s import ConversionJobs, http_client
+from gateway.records import JobRecords
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
+
+
+@dataclass
+class Indexes:
+    """The MongoDB indexes, created once MongoDB first answers (the gateway starts even while it
+    does not; the lifespan and every readiness probe try again until it does)."""
+
+    db: Database
+    records: JobRecords
+    ready: bool = False
+
+    async def ensure(self) -> None:
+        if self.ready:
+            return
+        try:
+            await anyio.to_thread.run_sync(storage.ensure_indexes, self.db)
+            await anyio.to_thread.run_sync(self.records.ensure_indexes)
+            self.ready = True
+        except pymongo.errors.PyMongoError as exc:
+            log.warning(kv(event="mongo.indexes_deferred", error=exc))
 
 
 @dataclass
@@ -35,18 +56,18 @@ class Resources:
     auth_http: httpx.AsyncClient
     verifier: TokenVerifier
     jobs: JobService
-    indexes_ready: bool = False
+    indexes: Indexes
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:
         mongo: pymongo.MongoClient = pymongo.MongoClient(
-            settings.mongo_uri,
+            settings.mongo_uri.get_secret_value(),
             serverSelectionTimeoutMS=5000,
             connectTimeoutMS=3000,
             appname="mp4mp3-gateway",
         )
         db = mongo.get_default_database()
-        publisher = Publisher(settings.amqp_url)
+        publisher = Publisher(settings.amqp_url.get_secret_value())
         kube_http = http_client(load_configuration(settings.kubeconfig), settings.kube_timeout_seconds)
         conversion_jobs = ConversionJobs(kube_http, settings.namespace)
         auth_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
@@ -66,39 +87,13 @@ class Resources:
             publisher=publisher,
             base_url=str(settings.public_url).rstrip("/"),
         )
-        return cls(settings, mongo, db, publisher, kube_http, conversion_jobs, auth_http, verifier, jobs)
-
-    async def ensure_indexes(self) -> None:
-        """Once, when MongoDB first answers (the gateway starts even while it does not)."""
-        if self.indexes_ready:
-            return
-        try:
-            await anyio.to_thread.run_sync(storage.ensure_indexes, self.db)
-            await anyio.to_thread.run_sync(self.jobs.records.ensure_indexes)
-            self.indexes_ready = True
-        except pymongo.errors.PyMongoError as exc:
-            log.warning(kv(event="mongo.indexes_deferred", error=exc))
+        indexes = Indexes(db, jobs.records)
+        return cls(
+            settings, mongo, db, publisher, kube_http, conversion_jobs, auth_http, verifier, jobs, indexes
+        )
 
     async def close(self) -> None:
         await self.kube_http.aclose()
         await self.auth_http.aclose()
         await anyio.to_thread.run_sync(self.publisher.close)
         self.mongo.close()
-
-
-def get_resources(request: Request) -> Resources:
-    resources: Resources = request.app.state.resources
-    return resources
-
-
-def get_jobs(resources: Annotated[Resources, Depends(get_resources)]) -> JobService:
-    return resources.jobs
-
-
-def get_db(resources: Annotated[Resources, Depends(get_resources)]) -> Database:
-    return resources.db
-
-
-ResourcesDep = Annotated[Resources, Depends(get_resources)]
-JobsDep = Annotated[JobService, Depends(get_jobs)]
-DbDep = Annotated[Database, Depends(get_db)]

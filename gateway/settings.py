@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -13,9 +13,11 @@ MiB = 1024 * 1024
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
-    # where the data lives; no defaults: the URLs carry credentials in production
-    mongo_uri: str = Field(description="MongoDB URI naming the database, e.g. mongodb://host:27017/mp4mp3")
-    amqp_url: str = Field(description="RabbitMQ URL, e.g. amqp://user:pass@host:5672/%2F")
+    # where the data lives; no defaults, and secret: the URLs carry credentials in production
+    mongo_uri: SecretStr = Field(
+        description="MongoDB URI naming the database, e.g. mongodb://host:27017/mp4mp3"
+    )
+    amqp_url: SecretStr = Field(description="RabbitMQ URL, e.g. amqp://user:pass@host:5672/%2F")
 
     # tokens: verified locally against the auth service's JWKS
     auth_url: HttpUrl = Field(description="Base URL of the auth service (POST /login is proxied there)")

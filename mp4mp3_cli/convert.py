@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.phases import TERMINAL
 from mp4mp3_cli.api import Api, Stopped
-from mp4mp3_cli.display import FileProgress, Reporter, human_bytes
+from mp4mp3_cli.display import human_bytes
 from mp4mp3_cli.errors import CliError, ExitCode
+from mp4mp3_cli.progress import FileProgress, Reporter
 
-TERMINAL = ("Succeeded", "Failed", "Cancelled")
 INTERRUPTED = CliError(ExitCode.INTERRUPTED, "Interrupted.")
 
 

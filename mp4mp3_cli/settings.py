@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The Helm chart's NOTES forward the gateway to this port; on the devstack use $GATEWAY_URL.
@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     api: str | None = Field(default=None, description="Gateway URL (over the one `login` stored)")
     auth_api: str | None = Field(default=None, description="Auth service URL for signup (default: the API's)")
     config_dir: Path | None = Field(default=None, description="Where the login is kept (default: the user's)")
-    password: str | None = Field(default=None, description="Password for signup/login, instead of a prompt")
+    password: SecretStr | None = Field(
+        default=None, description="Password for signup/login, instead of a prompt"
+    )
     timeout_seconds: float = Field(
         default=30.0, gt=0, description="Connect and per-read timeout of a request"
     )

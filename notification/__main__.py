@@ -8,22 +8,20 @@ import signal
 import sys
 from types import FrameType
 
-from pydantic import ValidationError
-
-from common import logs
+from common.consumer import Consumer
 from common.logs import kv
-from notification.consumer import Consumer, consumer_queue
+from common.startup import load_settings
+from notification.consumer import build_consumer
 from notification.dedupe import SentLog
 from notification.delivery import Delivery
-from notification.mail import MailSettings, compose
-from notification.retry import RetryPolicy
+from notification.mail import MailSettings, Outcome, compose
 from notification.settings import Settings, get_settings
 from notification.smtp import SmtpSender
 
 log = logging.getLogger("notification")
 
 
-def build_consumer(settings: Settings) -> Consumer:
+def build(settings: Settings) -> Consumer[Outcome]:
     delivery = Delivery(
         sent=SentLog.connect(
             settings.mongo_uri.get_secret_value(), settings.sent_collection, settings.mongo_timeout_seconds
@@ -38,35 +36,17 @@ def build_consumer(settings: Settings) -> Consumer:
             ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
         ),
         compose=functools.partial(compose, cfg=MailSettings(settings.mail_from, settings.public_url)),
-        policy=RetryPolicy(
-            max_attempts=settings.max_attempts,
-            initial_delay=settings.retry_initial_delay_seconds,
-            factor=settings.retry_backoff_factor,
-            max_delay=settings.retry_max_delay_seconds,
-        ),
     )
-    return Consumer(
-        settings.amqp_url.get_secret_value(),
-        consumer_queue(settings.queue, settings.retry_max_delay_seconds),
-        delivery,
-        events_exchange=settings.events_exchange,
-        prefetch=settings.prefetch,
-        reconnect_initial_delay=settings.reconnect_initial_delay_seconds,
-        reconnect_max_delay=settings.reconnect_max_delay_seconds,
-    )
+    return build_consumer(settings, delivery)
 
 
 def main() -> int:
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        logs.setup()
-        log.error(kv(event="bad_settings", error=str(exc).replace("\n", " | ")))
+    settings = load_settings(get_settings, log)
+    if settings is None:
         return 2
-    logs.setup(settings.log_level)
     # pika logs each failed reconnect as several ERROR lines; the consumer logs one line per attempt
     logging.getLogger("pika").setLevel(logging.CRITICAL)
-    consumer = build_consumer(settings)
+    consumer = build(settings)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         consumer.stop()  # only sets a flag: nothing in a signal handler that could take a lock
@@ -75,7 +55,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     log.info(
         kv(
-            event="starting",
+            event="notification.started",
             queue=settings.queue,
             smtp=f"{settings.smtp_host}:{settings.smtp_port}",
             starttls=settings.smtp_starttls,

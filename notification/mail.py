@@ -20,6 +20,7 @@ from importlib import resources
 from string import Template
 from urllib.parse import quote
 
+from common.durations import human_duration
 from common.events import ConversionFailed, ConversionSucceeded
 
 Outcome = ConversionSucceeded | ConversionFailed
@@ -93,17 +94,6 @@ def compose(event: Outcome, cfg: MailSettings, now: dt.datetime | None = None) -
 
 def download_url(public_url: str, job: str) -> str:
     return f"{public_url.rstrip('/')}/jobs/{quote(job, safe='')}/mp3"
-
-
-def human_duration(seconds: float) -> str:
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
 
 
 def human_size(size: int) -> str:

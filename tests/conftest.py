@@ -1,4 +1,6 @@
-"""Shared fixtures: the devstack, started once per test session (or reused if already up)."""
+"""Shared fixtures: the devstack, started once per test session (or reused if already up), admin
+access to its Kubernetes, and the tests' worlds (tests/support/world.py). A folder that needs only
+part of the devstack overrides ``devstack`` (tests/support/stack.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,9 @@ import pytest
 
 from devstack.kube import Kube
 from devstack.process import wait_until
+from devstack.servers.services import cluster_setup
 from devstack.stack import Stack
+from tests.support.world import Worlds
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +39,12 @@ def kube(devstack: Stack) -> Iterator[Kube]:
 
 
 @pytest.fixture(scope="session")
+def admin(kube: Kube) -> Kube:
+    """``kube`` by the name the integration tests use."""
+    return kube
+
+
+@pytest.fixture(scope="session")
 def kubectl(devstack: Stack) -> list[str]:
     """argv prefix for kubectl against the devstack, as the admin."""
     binary = devstack.cfg.binaries["KUBERNETES_BIN"] / "kubectl"
@@ -50,3 +60,13 @@ def namespace(kube: Kube) -> Iterator[str]:
     wait_until(lambda: kube.exists(f"/api/v1/namespaces/{name}/serviceaccounts/default"), 30, "default SA")
     yield name
     kube.delete(f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture(scope="session")
+def worlds(devstack: Stack, kube: Kube, kubectl: list[str]) -> Iterator[Worlds]:
+    """worlds.new(GatewayWorld | OperatorWorld | ...) -> a world of the test's own (namespace with a
+    service's RBAC and token, database, vhost); all are removed at the end of the session."""
+    cluster_setup(devstack.cfg, kubectl[0])  # the CRDs, idempotently (normally done by a service's start)
+    made = Worlds(devstack, kube, kubectl)
+    yield made
+    made.close()

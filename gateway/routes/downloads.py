@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from pymongo.database import Database
 
 from common.resources import MP3S_BUCKET
-from gateway.auth import CurrentUser
+from gateway.deps import CurrentUser, DbDep, JobsDep, SettingsDep
 from gateway.filenames import content_disposition, mp3_name
-from gateway.models import problems
 from gateway.ranges import ByteRange, RangeNotSatisfiable, etag_matches, if_range_allows, parse_range
-from gateway.resources import Resources, ResourcesDep
+from gateway.schemas import problems
 from gateway.storage import StoredFile, read_range
 
-router = APIRouter(tags=["downloads"])
+router = APIRouter(prefix="/jobs", tags=["downloads"])
 
 _AUDIO = {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}}
 MP3_RESPONSES = {
@@ -25,19 +25,22 @@ MP3_RESPONSES = {
 
 
 @router.get(
-    "/jobs/{job_id}/mp3",
+    "/{job_id}/mp3",
     summary="Download the MP3 of one of your jobs",
     description="Supports `Range: bytes=...` (206), `If-Range` and `If-None-Match`. 409 while the "
     "job has no MP3 (still running, or failed).",
     responses=MP3_RESPONSES,  # type: ignore[arg-type]
     response_class=StreamingResponse,
 )
-async def download_mp3(job_id: str, request: Request, user: CurrentUser, resources: ResourcesDep) -> Response:
-    file, video_name = await resources.jobs.mp3(user, job_id)
-    return mp3_response(request, resources, file, video_name)
+async def download_mp3(
+    job_id: str, request: Request, user: CurrentUser, jobs: JobsDep, db: DbDep, settings: SettingsDep
+) -> Response:
+    file, video_name = await jobs.mp3(user, job_id)
+    return mp3_response(request, db, settings.download_read_bytes, file, video_name)
 
 
-def mp3_response(request: Request, resources: Resources, file: StoredFile, video_name: str) -> Response:
+def mp3_response(request: Request, db: Database, step: int, file: StoredFile, video_name: str) -> Response:
+    """The MP3 (or the range of it asked for), streamed ``step`` bytes per read."""
     headers = {
         "ETag": file.etag,
         "Accept-Ranges": "bytes",
@@ -61,8 +64,7 @@ def mp3_response(request: Request, resources: Resources, file: StoredFile, video
     headers["Content-Length"] = str(part.length if file.length else 0)
     if wanted is not None:
         headers["Content-Range"] = wanted.content_range(file.length)
-    step = resources.settings.download_read_bytes
-    body = read_range(resources.db, MP3S_BUCKET, file, part.start, part.end, step)
+    body = read_range(db, MP3S_BUCKET, file, part.start, part.end, step)
     return StreamingResponse(
         body,
         status_code=status.HTTP_206_PARTIAL_CONTENT if wanted is not None else status.HTTP_200_OK,

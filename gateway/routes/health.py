@@ -15,8 +15,8 @@ import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Response, status
 
-from gateway.models import Check, Health, Readiness
-from gateway.resources import ResourcesDep
+from gateway.deps import ConversionJobsDep, DbDep, IndexesDep, PublisherDep
+from gateway.schemas import Check, Health, Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -35,11 +35,13 @@ async def healthz() -> Health:
     summary="Can uploads be accepted now? Checks MongoDB, RabbitMQ and the Kubernetes API",
     responses={503: {"model": Readiness, "description": "Uploads cannot be accepted now"}},
 )
-async def readyz(resources: ResourcesDep, response: Response) -> Readiness:
+async def readyz(
+    db: DbDep, publisher: PublisherDep, kube: ConversionJobsDep, indexes: IndexesDep, response: Response
+) -> Readiness:
     probes: dict[str, Callable[[], Awaitable[object]]] = {
-        "mongo": lambda: anyio.to_thread.run_sync(resources.db.command, "ping"),
-        "rabbitmq": lambda: anyio.to_thread.run_sync(resources.publisher.ping),
-        "kubernetes": resources.conversion_jobs.ping,
+        "mongo": lambda: anyio.to_thread.run_sync(db.command, "ping"),
+        "rabbitmq": lambda: anyio.to_thread.run_sync(publisher.ping),
+        "kubernetes": kube.ping,
     }
     checks: dict[str, Check] = {}
 
@@ -59,7 +61,7 @@ async def readyz(resources: ResourcesDep, response: Response) -> Readiness:
         for name, probe in probes.items():
             group.start_soon(run, name, probe)
     if checks["mongo"].ok:
-        await resources.ensure_indexes()
+        await indexes.ensure()
     state: Literal["ready", "degraded", "unready"]
     carriers = [checks["kubernetes"].ok, checks["rabbitmq"].ok]
     if not checks["mongo"].ok or not any(carriers):

@@ -7,12 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from gateway import uploads
-from gateway.auth import CurrentUser
-from gateway.models import Job, JobPage, problems
+from gateway.deps import CurrentUser, DbDep, JobsDep, SettingsDep
 from gateway.options import BITRATES, SAMPLE_RATES
-from gateway.resources import ResourcesDep
+from gateway.schemas import Job, JobPage, problems
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -46,35 +45,36 @@ UPLOAD_BODY: dict[str, Any] = {
     }
 }
 
-
-async def accept_upload(
-    request: Request, user: CurrentUser, resources: ResourcesDep, response: Response
-) -> Job:
-    """Shared by POST /jobs and the seed's POST /upload."""
-    upload = await uploads.receive(request, resources.db, resources.settings, user)
-    job = await resources.jobs.submit(user, upload)
-    response.headers["Location"] = job.url
-    return job
+# how an upload route is declared: POST /jobs here, and the seed's POST /upload (routes/seed.py)
+UPLOAD_ROUTE: dict[str, Any] = {
+    "status_code": status.HTTP_202_ACCEPTED,
+    "response_model": Job,
+    "response_model_by_alias": True,
+    "responses": problems(400, 401, 413, 415, 422, 503),
+    "openapi_extra": UPLOAD_BODY,
+}
 
 
 @router.post(
-    "/jobs",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=Job,
-    response_model_by_alias=True,
+    "",
     summary="Upload a video to convert",
     description="Streams the MP4 into storage as it arrives (any size up to the limit), then starts "
     "its conversion. Answers 202 with the job; follow its `url` until `phase` is Succeeded, then "
     "download `download`.",
-    responses=problems(400, 401, 413, 415, 422, 503),
-    openapi_extra=UPLOAD_BODY,
+    **UPLOAD_ROUTE,
 )
-async def create_job(request: Request, user: CurrentUser, resources: ResourcesDep, response: Response) -> Job:
-    return await accept_upload(request, user, resources, response)
+async def create_job(
+    request: Request, user: CurrentUser, db: DbDep, settings: SettingsDep, jobs: JobsDep, response: Response
+) -> Job:
+    # also the seed's POST /upload (routes/seed.py); no docstring: it would become /upload's description
+    upload = await uploads.receive(request, db, settings, user)
+    job = await jobs.submit(user, upload)
+    response.headers["Location"] = job.url
+    return job
 
 
 @router.get(
-    "/jobs",
+    "",
     response_model=JobPage,
     response_model_by_alias=True,
     summary="Your jobs, newest first",
@@ -82,33 +82,33 @@ async def create_job(request: Request, user: CurrentUser, resources: ResourcesDe
 )
 async def list_jobs(
     user: CurrentUser,
-    resources: ResourcesDep,
+    jobs: JobsDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Jobs per page")] = 20,
     offset: Annotated[int, Query(ge=0, description="Jobs to skip")] = 0,
 ) -> JobPage:
-    items, total = await resources.jobs.page(user, limit, offset)
-    base = resources.jobs.base_url
+    items, total = await jobs.page(user, limit, offset)
+    base = jobs.base_url
     following = f"{base}/jobs?limit={limit}&offset={offset + limit}" if offset + limit < total else None
     return JobPage(items=items, total=total, limit=limit, offset=offset, next=following)
 
 
 @router.get(
-    "/jobs/{job_id}",
+    "/{job_id}",
     response_model=Job,
     response_model_by_alias=True,
     summary="One of your jobs: phase, progress, message, times, options",
     responses=problems(401, 404, 503),
 )
-async def get_job(job_id: str, user: CurrentUser, resources: ResourcesDep) -> Job:
-    return await resources.jobs.get(user, job_id)
+async def get_job(job_id: str, user: CurrentUser, jobs: JobsDep) -> Job:
+    return await jobs.get(user, job_id)
 
 
 @router.delete(
-    "/jobs/{job_id}",
+    "/{job_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Cancel and remove one of your jobs (the video and the MP3 go with it)",
     responses=problems(401, 404, 503),
 )
-async def delete_job(job_id: str, user: CurrentUser, resources: ResourcesDep) -> Response:
-    await resources.jobs.delete(user, job_id)
+async def delete_job(job_id: str, user: CurrentUser, jobs: JobsDep) -> Response:
+    await jobs.delete(user, job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,11 +8,10 @@ from typing import Annotated
 import httpx
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from gateway.auth import CurrentUser
-from gateway.models import Job, Token, problems
-from gateway.resources import ResourcesDep
+from gateway.deps import AuthHttpDep, CurrentUser, DbDep, JobsDep, SettingsDep
 from gateway.routes.downloads import MP3_RESPONSES, mp3_response
-from gateway.routes.jobs import UPLOAD_BODY, accept_upload
+from gateway.routes.jobs import UPLOAD_ROUTE, create_job
+from gateway.schemas import Token, problems
 
 router = APIRouter(tags=["seed-compatible"])
 
@@ -25,16 +24,16 @@ MAX_LOGIN_BODY = 16 * 1024
     summary="Log in (proxied to the auth service): HTTP Basic email:password, or JSON",
     responses={401: {"description": "Wrong email or password"}, **problems(413, 503)},
 )
-async def login(request: Request, resources: ResourcesDep) -> Response:
+async def login(request: Request, settings: SettingsDep, auth_http: AuthHttpDep) -> Response:
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_LOGIN_BODY:
             raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "The login request is too large.")
     headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
-    url = f"{str(resources.settings.auth_url).rstrip('/')}/login"
+    url = f"{str(settings.auth_url).rstrip('/')}/login"
     try:
-        resp = await resources.auth_http.post(url, content=body, headers=headers)
+        resp = await auth_http.post(url, content=body, headers=headers)
     except httpx.HTTPError:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -50,17 +49,15 @@ async def login(request: Request, resources: ResourcesDep) -> Response:
     )
 
 
-@router.post(
+# the same endpoint as POST /jobs; named "upload" as the seed had it (the OpenAPI operationId)
+router.add_api_route(
     "/upload",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=Job,
-    response_model_by_alias=True,
+    create_job,
+    methods=["POST"],
+    name="upload",
     summary="Upload a video (the seed's route; the same as POST /jobs)",
-    responses=problems(400, 401, 413, 415, 422, 503),
-    openapi_extra=UPLOAD_BODY,
+    **UPLOAD_ROUTE,
 )
-async def upload(request: Request, user: CurrentUser, resources: ResourcesDep, response: Response) -> Job:
-    return await accept_upload(request, user, resources, response)
 
 
 @router.get(
@@ -71,8 +68,10 @@ async def upload(request: Request, user: CurrentUser, resources: ResourcesDep, r
 async def download(
     request: Request,
     user: CurrentUser,
-    resources: ResourcesDep,
+    jobs: JobsDep,
+    db: DbDep,
+    settings: SettingsDep,
     fid: Annotated[str, Query(description="The job id", examples=["cj-6743c0ffee0123456789abcd"])],
 ) -> Response:
-    file, video_name = await resources.jobs.mp3(user, fid)
-    return mp3_response(request, resources, file, video_name)
+    file, video_name = await jobs.mp3(user, fid)
+    return mp3_response(request, db, settings.download_read_bytes, file, video_name)

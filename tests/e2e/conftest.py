@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conversion_operator.status import parse_time
+from conversion_operator.times import parse_time
 from devstack.kube import Kube
 from devstack.process import wait_until
 from devstack.servers.release import NAMESPACE, Release

@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from e2e_harness import User, upload, wait_until_done
 
 from common.resources import JOB_LABEL
 from devstack import mailbox
@@ -27,6 +26,7 @@ from devstack.kube import Kube
 from devstack.process import wait_until
 from devstack.samples import probe_codec, probe_duration, sample_video
 from devstack.servers.release import MAX_UPLOAD_BYTES, NAMESPACE, RELEASE, Release
+from tests.support.e2e_harness import User, upload, wait_until_done
 
 pytestmark = [pytest.mark.devstack, pytest.mark.e2e]
 

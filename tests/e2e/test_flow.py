@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_harness import User, upload, wait_until_done
 
 from devstack import mailbox
 from devstack.samples import probe_codec, probe_duration, sample_video
+from tests.support.e2e_harness import User, upload, wait_until_done
 
 pytestmark = [pytest.mark.devstack, pytest.mark.e2e]
 

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from e2e_harness import User, upload, wait_until_done
 
 from devstack import k9s
 from devstack.samples import sample_video
 from devstack.stack import Stack
+from tests.support.e2e_harness import User, upload, wait_until_done
 
 pytestmark = [pytest.mark.devstack, pytest.mark.e2e]
 

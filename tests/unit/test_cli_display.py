@@ -6,7 +6,8 @@ import io
 
 from rich.console import Console
 
-from mp4mp3_cli.display import Bars, human_bytes, jobs_table
+from mp4mp3_cli.display import human_bytes, jobs_table
+from mp4mp3_cli.progress import Bars
 
 
 def terminal() -> tuple[Console, io.StringIO]:

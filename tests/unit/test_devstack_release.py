@@ -5,10 +5,10 @@ node's address, and a converter work dir that always holds the largest accepted 
 from __future__ import annotations
 
 import pytest
-from test_chart_render import CHART, Doc, container_env, named, render
 
 from devstack.network import NODE_IP
 from devstack.servers import release
+from tests.unit.test_chart_render import CHART, Doc, container_env, named, render
 
 IMAGES = {s: f"localhost/mp4mp3/{s}:abc{i}" for i, s in enumerate(release.IMAGE_KEYS | {"converter": ""})}
 DATA_ENV = {

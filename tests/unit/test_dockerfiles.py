@@ -9,7 +9,9 @@ import importlib.util
 import json
 import re
 import shlex
+import site
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -214,3 +216,51 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_build() -> None:
         assert ignored(path), path
     for path in ("pyproject.toml", "constraints.txt", "common", *SERVICES.values()):
         assert not ignored(path), path
+
+
+# Imports the image's entry module and every module of its package with nothing on sys.path but the
+# folders the Dockerfile copies and the installed dependencies (the repository's editable install,
+# which would map every package back to this checkout, is left out by not processing .pth files).
+IMPORT_IN_IMAGE = """
+import importlib, pkgutil, sys
+sys.path[:] = [sys.argv[1], *[p for p in sys.path if p], *sys.argv[4:]]
+entry, package = sys.argv[2], sys.argv[3]
+importlib.import_module(entry)
+for module in pkgutil.walk_packages([f"{sys.argv[1]}/{package}"], prefix=f"{package}."):
+    importlib.import_module(module.name)
+"""
+
+
+def entry_module(service: str) -> str:
+    argv = image_cmd(service)
+    if argv[0] == "uvicorn":
+        return argv[1].partition(":")[0]
+    return f"{argv[2]}.__main__"  # python -m PACKAGE
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_the_image_holds_everything_its_package_imports(service: str, tmp_path: Path) -> None:
+    _, stages = parse(dockerfile(service))
+    for src in (s.rstrip("/") for stage in stages for s in copy_sources(stage)):
+        if (ROOT / src).is_dir():
+            (tmp_path / src).symlink_to(ROOT / src, target_is_directory=True)
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            IMPORT_IN_IMAGE,
+            str(tmp_path),
+            entry_module(service),
+            SERVICES[service],
+            *site.getsitepackages(),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr.strip().splitlines()[-1:]

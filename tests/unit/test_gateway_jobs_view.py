@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from common.resources import FINALIZER, OWNER_LABEL
-from gateway.jobs import UNKNOWN, job_view
-from gateway.k8s import conversion_job
+from common.resources import FINALIZER, OWNER_LABEL, conversion_job, conversion_job_labels
+from gateway.views import UNKNOWN, job_view
 
 BASE = "https://mp4mp3.example.com"
 RECORD: dict[str, Any] = {
@@ -73,7 +72,7 @@ def test_unknown_status_while_kubernetes_cannot_be_asked() -> None:
 
 
 def test_the_resource_carries_owner_label_and_the_operators_finalizer() -> None:
-    body = conversion_job("cj-1", "mp4mp3", {"source": {}}, owner="42")
+    body = conversion_job("cj-1", "mp4mp3", {"source": {}}, conversion_job_labels("42"))
     assert body["apiVersion"] == "mp4mp3.io/v1alpha1" and body["kind"] == "ConversionJob"
     assert body["metadata"]["labels"][OWNER_LABEL] == "42"
     assert body["metadata"]["finalizers"] == [FINALIZER]

@@ -17,7 +17,6 @@ from notification.mail import (
     MailSettings,
     compose,
     download_url,
-    human_duration,
     human_size,
 )
 
@@ -71,7 +70,7 @@ def test_success_mail_names_the_video_and_links_the_download_in_both_parts() -> 
     assert url in text and f'href="{url}"' in html
     assert "Holiday <2024> & friends.mp4" in text
     assert "Holiday &lt;2024&gt; &amp; friends.mp4" in html  # escaped, not markup
-    assert "3 min 25 s of audio, 4.2 MB" in text and "3 min 25 s of audio, 4.2 MB" in html
+    assert "3m25s of audio, 4.2 MB" in text and "3m25s of audio, 4.2 MB" in html
 
 
 def test_success_mail_without_size_or_duration_has_no_empty_parentheses() -> None:
@@ -127,13 +126,6 @@ def test_unusable_owner_addresses_are_refused(address: str) -> None:
 
 def test_download_url_joins_base_and_job_whatever_the_trailing_slash() -> None:
     assert download_url("http://h:1", JOB) == download_url("http://h:1/", JOB) == f"http://h:1/jobs/{JOB}/mp3"
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(0.4, "0 s"), (59.6, "1 min 00 s"), (205, "3 min 25 s"), (3725, "1 h 02 min")]
-)
-def test_human_duration(seconds: float, text: str) -> None:
-    assert human_duration(seconds) == text
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""The retry policy of failed sends and how the consumer reads the messages it is given."""
+"""The retry policy of failed sends (the common consumer loop's, as notification configures it) and
+how the consumer reads the messages it is given."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ import json
 import pytest
 
 from common.events import ConversionFailed, ConversionRequested, ConversionSucceeded, JobRef, Owner
+from common.retries import (
+    ATTEMPTS_HEADER,
+    Ack,
+    Park,
+    Parking,
+    Requeue,
+    Retry,
+    RetryPolicy,
+    failures_so_far,
+)
 from notification.consumer import MalformedMessage, consumer_queue, parse_outcome
-from notification.retry import ATTEMPTS_HEADER, Park, Retry, RetryPolicy, failures_so_far
 
 POLICY = RetryPolicy(max_attempts=5, initial_delay=2.0, factor=3.0, max_delay=30.0)
 JOB = JobRef(name="cj-65a1b2c3d4e5f60718293a4b", namespace="mp4mp3")
@@ -24,18 +34,38 @@ def test_a_huge_failure_count_gives_the_cap_not_an_overflow() -> None:
 
 
 def test_failures_below_the_limit_are_retried_with_the_growing_delay() -> None:
-    assert POLICY.after_failure(1, "connection refused") == Retry(1, 2.0, "connection refused")
-    assert POLICY.after_failure(4, "timeout") == Retry(4, 30.0, "timeout")
+    assert POLICY.after_failure(1, "connection refused") == Requeue(1, 2.0, "connection refused")
+    assert POLICY.after_failure(4, "timeout") == Requeue(4, 30.0, "timeout")
 
 
 def test_the_last_allowed_attempt_failing_parks_the_message_with_the_error() -> None:
     decision = POLICY.after_failure(5, "connection refused")
-    assert isinstance(decision, Park) and decision.failures == 5
+    assert isinstance(decision, Parking) and decision.failures == 5
     assert "5 failed attempts" in decision.reason and "connection refused" in decision.reason
 
 
 def test_a_single_attempt_policy_parks_at_the_first_failure() -> None:
-    assert isinstance(RetryPolicy(1, 1.0, 2.0, 5.0).after_failure(1, "x"), Park)
+    assert isinstance(RetryPolicy(1, 1.0, 2.0, 5.0).after_failure(1, "x"), Parking)
+
+
+def test_a_handlers_retry_counts_one_more_failure_and_parks_at_the_limit() -> None:
+    assert POLICY.settle(Retry("timeout"), failures_before=0) == Requeue(1, 2.0, "timeout")
+    assert POLICY.settle(Retry("timeout"), failures_before=2) == Requeue(3, 18.0, "timeout")
+    parked = POLICY.settle(Retry("timeout"), failures_before=4)
+    assert isinstance(parked, Parking) and parked.failures == 5 and "timeout" in parked.reason
+
+
+def test_a_handlers_park_is_kept_with_its_reason_counting_only_a_failed_attempt() -> None:
+    assert POLICY.settle(Park("550 mailbox unavailable"), failures_before=0) == Parking(
+        1, "550 mailbox unavailable"
+    )
+    assert POLICY.settle(Park("no recipient", attempted=False), failures_before=2) == Parking(
+        2, "no recipient"
+    )
+
+
+def test_an_ack_is_acked() -> None:
+    assert POLICY.settle(Ack("mail.sent"), failures_before=3) == Ack("mail.sent")
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
-from common import events, messaging
+from common import events
+from common.consumer import MalformedMessage, parse_event
 from common.events import ConversionFailed, ConversionRequested, ConversionSucceeded, JobRef, Owner
 from common.resources import FINALIZER
+from common.retries import Ack, Parking, Requeue, Retry
 from conversion_operator.outcomes import outcome_event, routing_key
-from conversion_operator.requested import RequestedConsumer, Verdict, conversionjob
+from conversion_operator.requested import Requested, build_consumer, conversionjob
 
 CR: dict[str, Any] = {
     "metadata": {"name": "cj-0123456789abcdef01234567", "namespace": "media", "uid": "cr-uid"},
@@ -91,20 +93,27 @@ class Recorder:
         return self.exists
 
 
-def consumer(recorder: Recorder) -> RequestedConsumer:
-    queue = messaging.ConsumerQueue("operator.requested", ("conversion.requested",))
-    return RequestedConsumer("amqp://unused", queue, "media", recorder.create, recorder.video_exists, 3)
+def handler(recorder: Recorder) -> Requested:
+    return Requested("media", recorder.create, recorder.video_exists)
+
+
+def settled(recorder: Recorder, body: bytes, failures_before: int) -> Ack | Requeue | Parking:
+    """What the operator's consumer loop does with ``body`` (3 attempts at most), the handler
+    called as the loop calls it."""
+    consumer = build_consumer("amqp://unused", "operator.requested", handler(recorder), 3, 5000)
+    return consumer.policy.settle(consumer.handler(consumer.parse(body)), failures_before)
 
 
 def test_verdicts_create_ignore_or_park() -> None:
     rec = Recorder()
-    assert consumer(rec).decide(requested().body(), attempts=0) is Verdict.ACK
+    assert handler(rec).handle(requested()) == Ack("request.created")
     assert [b["metadata"]["name"] for b in rec.created] == ["cj-0123456789abcdef01234567"]
-    assert consumer(rec).decide(requested("elsewhere").body(), attempts=0) is Verdict.ACK  # not ours
+    assert handler(rec).handle(requested("elsewhere")) == Ack("request.elsewhere")  # not ours
     assert len(rec.created) == 1
-    assert consumer(rec).decide(b'{"not": "an event"}', attempts=0) is Verdict.PARK
+    with pytest.raises(MalformedMessage):  # the loop parks it at once
+        parse_event(b'{"not": "an event"}')
     gone = Recorder(exists=False)  # cancelled since: the video is deleted, the job is not resurrected
-    assert consumer(gone).decide(requested().body(), attempts=0) is Verdict.ACK
+    assert handler(gone).handle(requested()) == Ack("request.video_gone")
     assert gone.created == [] and gone.asked == ["0123456789abcdef01234567"]
 
 
@@ -113,8 +122,11 @@ def test_outages_are_retried_then_parked() -> None:
         def create(self, body: dict[str, Any]) -> bool:
             raise ConnectionRefusedError("API server down")
 
-    assert consumer(Down()).decide(requested().body(), attempts=0) is Verdict.RETRY
-    assert consumer(Down()).decide(requested().body(), attempts=2) is Verdict.PARK
+    assert isinstance(handler(Down()).handle(requested()), Retry)
+    assert settled(Down(), requested().body(), failures_before=0) == Requeue(
+        1, 5.0, "ConnectionRefusedError: API server down"
+    )
+    assert isinstance(settled(Down(), requested().body(), failures_before=2), Parking)
     assert json.loads(requested().body())["type"] == "conversion.requested"
 
 
@@ -126,5 +138,5 @@ def test_an_unexpected_client_error_is_retried_not_lost() -> None:
         def create(self, body: dict[str, Any]) -> bool:
             raise RuntimeError("Max retries exceeded with url: /apis/mp4mp3.io/v1alpha1/...")
 
-    assert consumer(Unreachable()).decide(requested().body(), attempts=0) is Verdict.RETRY
-    assert consumer(Unreachable()).decide(requested().body(), attempts=2) is Verdict.PARK
+    assert isinstance(settled(Unreachable(), requested().body(), failures_before=0), Requeue)
+    assert isinstance(settled(Unreachable(), requested().body(), failures_before=2), Parking)

@@ -6,9 +6,11 @@ import datetime as dt
 import json
 from typing import Any
 
+from common.durations import human_duration
 from common.exit_codes import BAD_INPUT
 from conversion_operator import status
-from conversion_operator.status import JobView, Limits, PodView
+from conversion_operator.status import Limits
+from conversion_operator.views import JobView, PodView
 
 NOW = dt.datetime(2026, 5, 1, 12, 0, 30, tzinfo=dt.UTC)
 T0 = "2026-05-01T12:00:00Z"
@@ -40,61 +42,6 @@ def desired(current: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, A
 
 def conditions(st: dict[str, Any]) -> dict[str, str]:
     return {c["type"]: c["status"] for c in st["conditions"]}
-
-
-def test_pod_view_reads_the_converters_exit_code_and_message() -> None:
-    raw = {
-        "metadata": {
-            "name": "cj-1-abc",
-            "creationTimestamp": T0,
-            "labels": {"batch.kubernetes.io/controller-uid": "job-uid"},
-        },
-        "status": {
-            "phase": "Failed",
-            "containerStatuses": [
-                {
-                    "name": "converter",
-                    "state": {
-                        "terminated": {
-                            "exitCode": 10,
-                            "message": report(reason="NoAudioStream"),
-                            "startedAt": T0,
-                        }
-                    },
-                }
-            ],
-        },
-    }
-    view = status.pod_view(raw)
-    assert (view.phase, view.exit_code, view.job_uid, view.started_at) == ("Failed", 10, "job-uid", T0)
-    assert view.report == {"reason": "NoAudioStream"}
-    assert pod("p", "Failed", message="Traceback (most recent call last): ...").report == {}
-
-
-def test_job_view_reads_outcome_reason_and_owner() -> None:
-    raw = {
-        "metadata": {
-            "name": "cj-1",
-            "uid": "job-uid",
-            "ownerReferences": [{"uid": "cr-uid", "controller": True}],
-        },
-        "status": {
-            "failed": 1,
-            "startTime": T0,
-            "conditions": [
-                {"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy"},
-                {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "lastTransitionTime": T0},
-            ],
-        },
-    }
-    view = status.job_view(raw)
-    assert (view.owner_uid, view.outcome, view.reason, view.failed, view.finished_at) == (
-        "cr-uid",
-        "Failed",
-        "PodFailurePolicy",
-        1,
-        T0,
-    )
 
 
 def test_new_conversionjob_waits_for_its_job() -> None:
@@ -262,4 +209,4 @@ def test_cancelled_and_refused_conversions_say_why() -> None:
 
 
 def test_durations_read_like_kubectls() -> None:
-    assert [status.human_duration(s) for s in (0, 12.4, 184, 3723)] == ["0s", "12s", "3m4s", "1h2m3s"]
+    assert [human_duration(s) for s in (0, 12.4, 184, 3723)] == ["0s", "12s", "3m4s", "1h2m3s"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_operator_status import LIMITS, T0, desired, job, pod
-
-from conversion_operator import status, troubles
+from conversion_operator import troubles, views
 from conversion_operator.status import Limits
+from tests.unit.test_operator_status import LIMITS, T0, desired, job, pod
 
 OOM = troubles.OOM_KILLED
 IMAGE = "localhost/mp4mp3/converter:missing"
@@ -23,8 +22,8 @@ def raw_pod(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_pod_view_reads_the_waiting_and_terminated_reasons() -> None:
-    waiting = status.pod_view(raw_pod({"waiting": {"reason": "ErrImageNeverPull", "message": "not present"}}))
-    killed = status.pod_view(raw_pod({"terminated": {"reason": "OOMKilled", "exitCode": 137}}))
+    waiting = views.pod_view(raw_pod({"waiting": {"reason": "ErrImageNeverPull", "message": "not present"}}))
+    killed = views.pod_view(raw_pod({"terminated": {"reason": "OOMKilled", "exitCode": 137}}))
 
     assert (waiting.waiting_reason, waiting.waiting_message) == ("ErrImageNeverPull", "not present")
     assert (killed.terminated_reason, killed.exit_code) == ("OOMKilled", 137)

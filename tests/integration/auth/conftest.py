@@ -11,44 +11,26 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 
 from auth.app import create_app
-from auth.database import parse_mysql_url
 from auth.keys import generate_key
 from auth.settings import Settings
 from devstack.stack import Stack
+from tests.support.auth_harness import TEST_DB_PREFIX, database_url, root_connection
+from tests.support.stack import narrowed_devstack
 
 with warnings.catch_warnings():  # starlette suggests httpx2 for its TestClient; httpx works
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-TEST_DB_PREFIX = "mp4mp3_test_"  # the devstack's user may create databases named so
-
 
 @pytest.fixture(scope="session")
 def devstack() -> Iterator[Stack]:
-    """The devstack, narrowed to what auth needs (MariaDB): a sibling service that is half
-    written cannot fail these tests. Stops only what it started (unless MP4MP3_KEEP_DEVSTACK)."""
-    stack = Stack()
-    needed = ["mariadb"]
-    was_up = all(server.running() for server in stack.select(needed))
-    stack.up(needed)
-    os.environ.update(stack.data_env())
-    yield stack
-    if not was_up and not os.environ.get("MP4MP3_KEEP_DEVSTACK"):
-        stack.down(needed)
-
-
-def database_url(base_url: str, database: str) -> str:
-    return base_url.rsplit("/", 1)[0] + "/" + database
-
-
-def root_connection(base_url: str) -> pymysql.connections.Connection:
-    args = parse_mysql_url(base_url)
-    del args["database"]
-    return pymysql.connect(**args, autocommit=True)
+    """The devstack narrowed to what auth needs (MariaDB)."""
+    for stack in narrowed_devstack(["mariadb"]):
+        os.environ.update(stack.data_env())
+        yield stack
 
 
 @pytest.fixture

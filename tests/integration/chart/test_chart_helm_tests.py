@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from chart_harness import CHART, helm_template
 
 from devstack.stack import Stack
+from tests.support.chart_harness import CHART, helm_template
 
 pytestmark = pytest.mark.devstack
 

@@ -10,10 +10,16 @@ from typing import Any, cast
 
 import kopf
 import pytest
-from chart_harness import VALUES_SETS, KubectlRefused, helm_template, kubectl_apply, kubectl_create
 
 from common.resources import API_VERSION, KIND, OWNER_LABEL
 from devstack.kube import Kube
+from tests.support.chart_harness import (
+    VALUES_SETS,
+    KubectlRefused,
+    helm_template,
+    kubectl_apply,
+    kubectl_create,
+)
 
 pytestmark = pytest.mark.devstack
 

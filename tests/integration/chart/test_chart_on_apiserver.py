@@ -14,7 +14,12 @@ from typing import Any, cast
 import kopf
 import pytest
 import yaml
-from chart_harness import (
+
+from common.resources import API_VERSION, KIND, OWNER_LABEL
+from devstack.kube import Kube
+from devstack.process import wait_until as wait_for
+from devstack.stack import Stack
+from tests.support.chart_harness import (
     CHART,
     RELEASE,
     VALUES_SETS,
@@ -23,11 +28,6 @@ from chart_harness import (
     helm_template,
     kubectl_apply,
 )
-
-from common.resources import API_VERSION, KIND, OWNER_LABEL
-from devstack.kube import Kube
-from devstack.process import wait_until as wait_for
-from devstack.stack import Stack
 
 pytestmark = pytest.mark.devstack
 

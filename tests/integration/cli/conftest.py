@@ -13,9 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from cli_harness import Account, Cli, new_account
 
 from auth.keys import KeyRing, load_ring
 from devstack.config import LOOPBACK, ROOT, Ports
@@ -24,8 +22,8 @@ from devstack.process import wait_until as wait_for
 from devstack.servers.release import NAMESPACE
 from devstack.servers.services import SERVICES, Service
 from devstack.stack import Stack
+from tests.support.cli_harness import SMALL_GATEWAY_OFFSET, Account, Cli, gateway_ready, new_account
 
-PORT_OFFSET = 800  # this suite's throwaway gateway: 26000 + 800
 AUTH_KEYS_SECRET = "mp4mp3-auth-jwt"  # the chart's generated signing keys
 
 
@@ -79,7 +77,7 @@ def small_gateway(devstack: Stack, urls: dict[str, str]) -> Iterator[str]:
     spec = next(s for s in SERVICES if s.name == "gateway")
     # the chart's gateway ServiceAccount, so this replica has exactly the chart gateway's rights
     Service(cfg, spec).write_service_account_kubeconfig(spec.service_account or "mp4mp3-gateway")
-    port = Ports(offset=PORT_OFFSET).gateway
+    port = Ports(offset=SMALL_GATEWAY_OFFSET).gateway
     url = f"http://{LOOPBACK}:{port}"
     folder = cfg.dir("scratch") / f"cli-{uuid.uuid4().hex[:8]}"
     folder.mkdir(parents=True)
@@ -101,7 +99,7 @@ def small_gateway(devstack: Stack, urls: dict[str, str]) -> Iterator[str]:
     log = (folder / "gateway.log").open("ab")
     proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: _ready(url) or proc.poll() is not None, 60, f"the gateway at {url}")
+        wait_for(lambda: gateway_ready(url) or proc.poll() is not None, 60, f"the gateway at {url}")
         assert proc.poll() is None, (folder / "gateway.log").read_text()[-2000:]
         yield url
     finally:
@@ -113,13 +111,6 @@ def small_gateway(devstack: Stack, urls: dict[str, str]) -> Iterator[str]:
             proc.wait()
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,11 @@ import uuid
 
 import jwt
 import pytest
-from cli_harness import Account, Cli, closed_port, new_account
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth.keys import KeyRing
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER
+from tests.support.cli_harness import Account, Cli, closed_port, new_account
 
 pytestmark = pytest.mark.devstack
 

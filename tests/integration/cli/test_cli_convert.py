@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_harness import Account, Cli
 
 from devstack.process import wait_until as wait_for
 from devstack.samples import probe_codec, probe_duration
+from tests.support.cli_harness import Account, Cli
 
 pytestmark = [pytest.mark.devstack, pytest.mark.usefixtures("account")]
 

@@ -8,10 +8,17 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from conftest import User, World
-from gateway_harness import GatewayProcess, MiB, TestKeys, hs256_with_public_key, mp4_like
 
 from devstack.process import wait_until as wait_for
+from tests.support.gateway_harness import (
+    GatewayProcess,
+    GatewayWorld,
+    MiB,
+    TestKeys,
+    User,
+    hs256_with_public_key,
+    mp4_like,
+)
 
 pytestmark = pytest.mark.devstack
 
@@ -24,7 +31,7 @@ def _upload(http: httpx.Client, gateway: GatewayProcess, user: User) -> str:
 
 
 def test_another_users_job_is_404_on_every_route_exactly_like_a_missing_one(
-    gateway: GatewayProcess, world: World, signup: Callable[[], User], http: httpx.Client
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> None:
     alice, bob = signup(), signup()
     job_id = _upload(http, gateway, alice)
@@ -48,7 +55,7 @@ def test_another_users_job_is_404_on_every_route_exactly_like_a_missing_one(
     assert [body for _, body in absent] == [{"detail": f"No job with id {missing}."}] * 4
     assert http.get(f"{gateway.url}/jobs", headers=bob.headers).json()["total"] == 0
     # and alice still has all of it
-    assert world.resource(job_id) is not None
+    assert world.conversionjob(job_id) is not None
     assert http.get(f"{gateway.url}/jobs/{job_id}/mp3", headers=alice.headers).status_code == 200
     assert http.get(f"{gateway.url}/jobs", headers=alice.headers).json()["total"] == 1
 

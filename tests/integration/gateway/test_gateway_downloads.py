@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import User, World
-from gateway_harness import GatewayProcess, MiB, mp4_like
+
+from tests.support.gateway_harness import GatewayProcess, GatewayWorld, MiB, User, mp4_like
 
 pytestmark = pytest.mark.devstack
 
@@ -17,7 +17,7 @@ MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + os.urandom(3 * 128 * 1024 + 777)  # 3
 
 @pytest.fixture
 def done(
-    gateway: GatewayProcess, world: World, signup: Callable[[], User], http: httpx.Client
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> tuple[User, str]:
     """A user and their job whose conversion succeeded with MP3 as its result."""
     user = signup()
@@ -134,7 +134,7 @@ def test_the_seed_download_route_serves_the_same_bytes(
 
 
 def test_no_mp3_yet_is_409_saying_why(
-    gateway: GatewayProcess, world: World, signup: Callable[[], User], http: httpx.Client
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> None:
     user = signup()
     data = b"".join(mp4_like(MiB)[0])

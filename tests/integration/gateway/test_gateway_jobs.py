@@ -11,10 +11,17 @@ import httpx
 import pytest
 import yaml
 from bson import ObjectId
-from conftest import SERVICE_ACCOUNT, User, World
-from gateway_harness import GatewayProcess, MiB, free_port, mp4_like
 
 from devstack.stack import Stack
+from tests.support.gateway_harness import (
+    SERVICE_ACCOUNT,
+    GatewayProcess,
+    GatewayWorld,
+    MiB,
+    User,
+    free_port,
+    mp4_like,
+)
 
 pytestmark = pytest.mark.devstack
 
@@ -28,7 +35,9 @@ def _upload(
 
 @pytest.fixture(scope="module")
 def no_kube(
-    world: World, start_gateway: Callable[..., GatewayProcess], tmp_path_factory: pytest.TempPathFactory
+    world: GatewayWorld,
+    start_gateway: Callable[..., GatewayProcess],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> GatewayProcess:
     """A gateway whose API server does not answer (its kubeconfig names a port nobody listens on)."""
     config = yaml.safe_load(world.kubeconfig.read_text())
@@ -57,7 +66,7 @@ def test_jobs_are_listed_newest_first_in_pages(
 
 
 def test_the_resources_status_shows_in_the_job(
-    gateway: GatewayProcess, world: World, signup: Callable[[], User], http: httpx.Client
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> None:
     user = signup()
     job_id = _upload(http, gateway, user).json()["id"]
@@ -77,7 +86,7 @@ def test_the_resources_status_shows_in_the_job(
 
 
 def test_delete_removes_the_job_and_leaves_cleanup_to_the_finalizer(
-    gateway: GatewayProcess, world: World, signup: Callable[[], User], http: httpx.Client
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> None:
     user = signup()
     job_id = _upload(http, gateway, user).json()["id"]
@@ -87,7 +96,7 @@ def test_delete_removes_the_job_and_leaves_cleanup_to_the_finalizer(
     assert resp.status_code == 204
     assert http.get(f"{gateway.url}/jobs/{job_id}", headers=user.headers).status_code == 404
     assert http.get(f"{gateway.url}/jobs", headers=user.headers).json()["total"] == 0
-    resource = world.resource(job_id)  # the operator's finalizer holds it until the files are gone
+    resource = world.conversionjob(job_id)  # the operator's finalizer holds it until the files are gone
     assert resource is not None and resource["metadata"].get("deletionTimestamp")
     assert http.delete(f"{gateway.url}/jobs/{job_id}", headers=user.headers).status_code == 404
 
@@ -95,7 +104,7 @@ def test_delete_removes_the_job_and_leaves_cleanup_to_the_finalizer(
 def test_without_the_api_server_the_event_carries_the_upload(
     no_kube: GatewayProcess,
     gateway: GatewayProcess,
-    world: World,
+    world: GatewayWorld,
     signup: Callable[[], User],
     http: httpx.Client,
 ) -> None:
@@ -106,7 +115,7 @@ def test_without_the_api_server_the_event_carries_the_upload(
 
     assert resp.status_code == 202, resp.text
     job_id = resp.json()["id"]
-    assert world.resource(job_id) is None
+    assert world.conversionjob(job_id) is None
     (event,) = world.queued_requests()
     assert event["job"] == {"name": job_id, "namespace": world.namespace, "uid": None}
     assert event["spec"]["source"]["videoId"] == job_id.removeprefix("cj-")
@@ -123,7 +132,7 @@ def test_without_the_api_server_the_event_carries_the_upload(
 
 
 def test_with_neither_the_api_server_nor_the_broker_the_upload_is_503_and_nothing_is_kept(
-    world: World,
+    world: GatewayWorld,
     start_gateway: Callable[..., GatewayProcess],
     no_kube: GatewayProcess,
     signup: Callable[[], User],
@@ -165,7 +174,7 @@ def test_readiness_names_each_dependency(
 
 
 def test_the_gateways_service_account_may_only_handle_conversionjobs_here(
-    world: World, kubectl: list[str]
+    world: GatewayWorld, kubectl: list[str]
 ) -> None:
     def can(verb: str, resource: str, namespace: str = world.namespace) -> bool:
         sa = f"system:serviceaccount:{world.namespace}:{SERVICE_ACCOUNT}"
@@ -186,7 +195,9 @@ def test_the_gateways_service_account_may_only_handle_conversionjobs_here(
     assert not can("create", "conversionjobs.mp4mp3.io", namespace="default")
 
 
-def test_the_seed_routes_log_in_and_upload(gateway: GatewayProcess, world: World, http: httpx.Client) -> None:
+def test_the_seed_routes_log_in_and_upload(
+    gateway: GatewayProcess, world: GatewayWorld, http: httpx.Client
+) -> None:
     email, password = f"seed-{ObjectId()}@mp4mp3.localhost", "a long enough password"
     assert (
         http.post(f"{world.auth_url}/signup", json={"email": email, "password": password}).status_code == 201
@@ -205,7 +216,7 @@ def test_the_seed_routes_log_in_and_upload(gateway: GatewayProcess, world: World
     assert login.status_code == 200 and login.json()["token_type"] == "bearer"
     assert wrong.status_code == 401
     assert upload.status_code == 202 and upload.json()["id"].startswith("cj-")
-    assert world.resource(upload.json()["id"]) is not None
+    assert world.conversionjob(upload.json()["id"]) is not None
 
 
 def test_openapi_documents_the_upload_form_and_examples(gateway: GatewayProcess, http: httpx.Client) -> None:

@@ -17,8 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import SERVICE_ACCOUNT, User
-from gateway_harness import GatewayProcess
 
 from devstack.config import ROOT, Config, Ports
 from devstack.kube import Kube
@@ -33,6 +31,7 @@ from devstack.servers.postgres import Postgres
 from devstack.servers.rabbitmq import RabbitMQ
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, NAMESPACE, SERVICES, Service
 from devstack.stack import Stack
+from tests.support.gateway_harness import SERVICE_ACCOUNT, GatewayProcess, User
 
 pytestmark = [
     pytest.mark.devstack,

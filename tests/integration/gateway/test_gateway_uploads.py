@@ -12,12 +12,20 @@ import gridfs
 import httpx
 import pytest
 from bson import ObjectId
-from conftest import User, World
-from gateway_harness import GatewayProcess, MiB, RssSampler, mp4_like, multipart, write_mp4_like
 
 from common.events import requested_event_id
 from common.resources import OWNER_LABEL
 from devstack.process import wait_until as wait_for
+from tests.support.gateway_harness import (
+    GatewayProcess,
+    GatewayWorld,
+    MiB,
+    RssSampler,
+    User,
+    mp4_like,
+    multipart,
+    write_mp4_like,
+)
 
 pytestmark = pytest.mark.devstack
 
@@ -28,14 +36,14 @@ def _video(size: int) -> tuple[bytes, str]:
     return data, sha()
 
 
-def _assert_nothing_left(world: World, user: User, before: dict[str, int]) -> None:
+def _assert_nothing_left(world: GatewayWorld, user: User, before: dict[str, int]) -> None:
     assert world.stored(user.id) == before
     assert world.resources_of(user.id) == []
     assert [e for e in world.queued_requests() if e["owner"]["user_id"] == user.id] == []
 
 
 def test_upload_is_stored_recorded_created_and_announced(
-    gateway: GatewayProcess, world: World, signup: Callable[[], User], http: httpx.Client
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> None:
     user = signup()
     data, sha = _video(3 * MiB + 12345)
@@ -72,7 +80,7 @@ def test_upload_is_stored_recorded_created_and_announced(
         "sha256": sha,
     }
     # the ConversionJob
-    resource = world.resource(job["id"])
+    resource = world.conversionjob(job["id"])
     assert resource is not None
     assert resource["metadata"]["labels"][OWNER_LABEL] == user.id
     assert resource["spec"]["source"] == {
@@ -98,7 +106,7 @@ def test_upload_is_stored_recorded_created_and_announced(
 @pytest.mark.slow
 def test_300_mb_upload_streams_with_flat_memory_and_exact_bytes(
     start_gateway: Callable[..., GatewayProcess],
-    world: World,
+    world: GatewayWorld,
     signup: Callable[[], User],
     tmp_path: Path,
     record_property: Callable[[str, object], None],
@@ -141,7 +149,10 @@ def test_300_mb_upload_streams_with_flat_memory_and_exact_bytes(
 
 
 def test_over_the_cap_is_413_and_nothing_is_left(
-    start_gateway: Callable[..., GatewayProcess], world: World, signup: Callable[[], User], http: httpx.Client
+    start_gateway: Callable[..., GatewayProcess],
+    world: GatewayWorld,
+    signup: Callable[[], User],
+    http: httpx.Client,
 ) -> None:
     small = start_gateway(GATEWAY_MAX_UPLOAD_BYTES=str(4 * MiB))
     user = signup()
@@ -176,7 +187,7 @@ def test_over_the_cap_is_413_and_nothing_is_left(
 )
 def test_not_a_video_is_refused_with_a_reason_and_nothing_is_left(
     gateway: GatewayProcess,
-    world: World,
+    world: GatewayWorld,
     signup: Callable[[], User],
     http: httpx.Client,
     content: bytes,
@@ -211,7 +222,7 @@ def test_not_a_video_is_refused_with_a_reason_and_nothing_is_left(
 )
 def test_invalid_options_are_422_with_the_reason_and_nothing_is_left(
     gateway: GatewayProcess,
-    world: World,
+    world: GatewayWorld,
     signup: Callable[[], User],
     http: httpx.Client,
     fields: dict[str, str],
@@ -230,7 +241,7 @@ def test_invalid_options_are_422_with_the_reason_and_nothing_is_left(
 
 
 def test_options_after_the_file_are_read_too(
-    gateway: GatewayProcess, world: World, signup: Callable[[], User], http: httpx.Client
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> None:
     user = signup()
     data, _ = _video(MiB)
@@ -244,7 +255,7 @@ def test_options_after_the_file_are_read_too(
     resp = http.post(f"{gateway.url}/jobs", headers={**user.headers, **headers}, content=parts)
 
     assert resp.status_code == 202, resp.text
-    resource = world.resource(resp.json()["id"])
+    resource = world.conversionjob(resp.json()["id"])
     assert resource is not None and resource["spec"]["output"] == {"quality": 2}
 
 
@@ -270,7 +281,7 @@ def test_a_body_that_is_not_a_form_is_refused(
 
 
 def test_two_files_in_one_upload_are_refused(
-    gateway: GatewayProcess, world: World, signup: Callable[[], User], http: httpx.Client
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> None:
     user = signup()
     before = world.stored(user.id)
@@ -287,7 +298,7 @@ def test_two_files_in_one_upload_are_refused(
 
 
 def test_a_client_that_goes_away_mid_upload_leaves_no_chunks(
-    gateway: GatewayProcess, world: World, signup: Callable[[], User]
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User]
 ) -> None:
     user = signup()
     before = world.stored(user.id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -11,26 +10,19 @@ from pathlib import Path
 
 import pymongo
 import pytest
-from notification_harness import RABBITMQ_OFFSET, SMTP_OFFSET, Notifier, scratch_config
 
 from devstack.config import Config
 from devstack.servers.rabbitmq import RabbitMQ
 from devstack.servers.smtp import MailServer
 from devstack.stack import Stack
-
-NEEDED = ["rabbitmq", "ferretdb", "smtp"]
+from tests.support.notification_harness import RABBITMQ_OFFSET, SMTP_OFFSET, Notifier, scratch_config
+from tests.support.stack import narrowed_devstack
 
 
 @pytest.fixture(scope="session")
 def devstack() -> Iterator[Stack]:
-    """The devstack narrowed to the servers the consumer needs: a sibling service that is half
-    written cannot fail these tests. Stops only what it started (unless MP4MP3_KEEP_DEVSTACK)."""
-    stack = Stack()
-    was_up = all(server.running() for server in stack.select(NEEDED))
-    stack.up(NEEDED)
-    yield stack
-    if not was_up and not os.environ.get("MP4MP3_KEEP_DEVSTACK"):
-        stack.down(NEEDED)
+    """The devstack narrowed to the servers the consumer needs."""
+    yield from narrowed_devstack(["rabbitmq", "ferretdb", "smtp"])
 
 
 @pytest.fixture

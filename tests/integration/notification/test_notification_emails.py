@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from notification_harness import (
+
+from common.retries import ATTEMPTS_HEADER, PARKED_REASON_HEADER
+from devstack.config import Ports
+from devstack.process import port_open
+from tests.support.notification_harness import (
     BOUNCER_OFFSET,
     CLOSED_PORT_OFFSET,
     MAIL_FROM,
@@ -22,11 +26,6 @@ from notification_harness import (
     succeeded_event,
     unique,
 )
-
-from devstack.config import Ports
-from devstack.process import port_open
-from notification.consumer import PARKED_REASON_HEADER
-from notification.retry import ATTEMPTS_HEADER
 
 pytestmark = pytest.mark.devstack
 
@@ -100,7 +99,7 @@ def test_duplicated_succeeded_event_yields_exactly_one_email(
     wait_for_mails(notifier, mail_dir, sentinel.owner.email)
 
     assert len(mails_to(mail_dir, recipient)) == 1
-    assert notifier.log().count("event=duplicate") == 2
+    assert notifier.log().count("event=mail.duplicate") == 2
 
 
 def test_malformed_messages_are_parked_and_the_consumer_keeps_going(
@@ -148,7 +147,7 @@ def test_mail_that_keeps_failing_is_parked_after_max_attempts(
     reason = str(props.headers[PARKED_REASON_HEADER])
     assert "3 failed attempts" in reason and "Connection refused" in reason
     assert notifier.count(notifier.queue) == 0 and notifier.count(f"{notifier.queue}.retry") == 0
-    assert notifier.log().count("event=retry") == 2  # tries 1 and 2 were retried, try 3 parked
+    assert notifier.log().count("event=message.retried") == 2  # tries 1 and 2 were retried, try 3 parked
     assert elapsed >= 0.2 + 0.4  # the two waits between the three tries, growing
     assert mails_to(mail_dir, recipient) == []
     assert notifier.alive()
@@ -184,4 +183,4 @@ def test_a_recipient_refused_for_good_is_parked_at_once(
     [(props, _)] = notifier.take_parked()
     assert props.headers[ATTEMPTS_HEADER] == 1
     assert "550" in str(props.headers[PARKED_REASON_HEADER])
-    assert "event=retry" not in notifier.log()
+    assert "event=message.retried" not in notifier.log()

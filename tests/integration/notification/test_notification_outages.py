@@ -9,17 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from notification_harness import Notifier, mails_to, succeeded_event, unique
 
 from devstack.process import port_open
 from devstack.servers.rabbitmq import RabbitMQ
 from devstack.servers.smtp import MailServer
+from tests.support.notification_harness import Notifier, mails_to, succeeded_event, unique
 
 pytestmark = pytest.mark.devstack
 
 
 def retries_of(notifier: Notifier, event_id: str) -> int:
-    return len(re.findall(rf"event=retry .*event_id={event_id}", notifier.log()))
+    return len(re.findall(rf"event=message.retried .*event_id={event_id}", notifier.log()))
 
 
 def test_email_is_delivered_once_after_the_smtp_server_comes_back(
@@ -57,7 +57,7 @@ def test_consumer_survives_a_rabbitmq_restart_without_being_restarted(
     notifier.wait(lambda: len(mails_to(mail_dir, before.owner.email)) == 1, 30, "the mail before the restart")
 
     own_rabbitmq.stop()
-    notifier.wait(lambda: "event=broker_unavailable" in notifier.log(), 30, "the consumer to notice")
+    notifier.wait(lambda: "event=broker.unavailable" in notifier.log(), 30, "the consumer to notice")
     own_rabbitmq.start()
     back = time.monotonic()
     notifier.publish(after)  # the queue is durable: it waits there until the consumer is back

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from notification_harness import TLS_SMTP_OFFSET, Notifier, succeeded_event, unique
 
+from common.retries import PARKED_REASON_HEADER
 from devstack.config import Ports
 from devstack.pki import PKI
-from notification.consumer import PARKED_REASON_HEADER
+from tests.support.notification_harness import TLS_SMTP_OFFSET, Notifier, succeeded_event, unique
 
 pytestmark = pytest.mark.devstack
 

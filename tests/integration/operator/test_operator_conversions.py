@@ -10,22 +10,23 @@ import gridfs
 import pytest
 import yaml
 from bson import ObjectId
-from conftest import World
-from operator_harness import audio_seconds, ffprobe, top_level_atoms
 
 from common.resources import CHUNK_SIZE, mp3_id
+from tests.support.operator_harness import OperatorWorld, audio_seconds, ffprobe, top_level_atoms
 
 pytestmark = pytest.mark.devstack
 
 
-def download_mp3(world: World, file_id: str, dest: Path) -> Path:
+def download_mp3(world: OperatorWorld, file_id: str, dest: Path) -> Path:
     bucket = gridfs.GridFSBucket(world.db, bucket_name="mp3s", chunk_size_bytes=CHUNK_SIZE)
     with dest.open("wb") as out:
         bucket.download_to_stream(ObjectId(file_id), out)
     return dest
 
 
-def test_applied_conversionjob_succeeds_with_a_valid_mp3(world: World, media: Path, tmp_path: Path) -> None:
+def test_applied_conversionjob_succeeds_with_a_valid_mp3(
+    world: OperatorWorld, media: Path, tmp_path: Path
+) -> None:
     name = world.submit(media / "talk.mp4", owner="ada")
     st = world.wait_settled(name)
     cr = world.conversionjob(name)
@@ -53,7 +54,7 @@ def test_applied_conversionjob_succeeds_with_a_valid_mp3(world: World, media: Pa
     assert event["owner"] == {"user_id": "ada", "email": "ada@example.com"}
 
 
-def test_kubectl_get_cvj_shows_the_columns_with_real_values(world: World, media: Path) -> None:
+def test_kubectl_get_cvj_shows_the_columns_with_real_values(world: OperatorWorld, media: Path) -> None:
     name = world.submit(media / "talk.mp4", owner="grace")
     world.wait_settled(name)
     table = world.kubectl("get", "cvj", name, "-o", "wide")
@@ -73,7 +74,7 @@ def test_kubectl_get_cvj_shows_the_columns_with_real_values(world: World, media:
     assert f"conversionjob.mp4mp3.io/{name}" in by_category.stdout.split()
 
 
-def test_describe_tells_the_story_in_events(world: World, media: Path) -> None:
+def test_describe_tells_the_story_in_events(world: OperatorWorld, media: Path) -> None:
     name = world.submit(media / "talk.mp4")
     world.wait_settled(name)
     reasons = [e["reason"] for e in world.events_of(name)]
@@ -84,7 +85,9 @@ def test_describe_tells_the_story_in_events(world: World, media: Path) -> None:
     assert "Converted talk.mp4 into 5.0 s of MP3 audio." in described.stdout
 
 
-def test_video_without_audio_fails_after_one_attempt_with_a_clear_reason(world: World, media: Path) -> None:
+def test_video_without_audio_fails_after_one_attempt_with_a_clear_reason(
+    world: OperatorWorld, media: Path
+) -> None:
     name = world.submit(media / "silent.mp4")
     st = world.wait_settled(name)
     assert st["phase"] == "Failed"
@@ -103,7 +106,9 @@ def test_video_without_audio_fails_after_one_attempt_with_a_clear_reason(world: 
     assert [e["reason"] for e in warnings] == ["NoAudioStream"]
 
 
-def test_mp4_with_its_index_at_the_end_converts_correctly(world: World, media: Path, tmp_path: Path) -> None:
+def test_mp4_with_its_index_at_the_end_converts_correctly(
+    world: OperatorWorld, media: Path, tmp_path: Path
+) -> None:
     video = media / "index-at-end.mp4"
     atoms = top_level_atoms(video)
     assert atoms.index("moov") > atoms.index("mdat")  # ffmpeg's default layout: no +faststart
@@ -114,7 +119,7 @@ def test_mp4_with_its_index_at_the_end_converts_correctly(world: World, media: P
     assert audio_seconds(mp3) == pytest.approx(audio_seconds(video), abs=0.1)
 
 
-def test_output_options_and_the_moviepy_engine(world: World, media: Path, tmp_path: Path) -> None:
+def test_output_options_and_the_moviepy_engine(world: OperatorWorld, media: Path, tmp_path: Path) -> None:
     options = {"bitrate": "96k", "channels": 1, "sampleRate": 22050, "trim": {"start": 1.0, "end": 3.5}}
     name = world.submit(media / "talk.mp4", output=options, engine="moviepy")
     st = world.wait_settled(name)
@@ -125,7 +130,7 @@ def test_output_options_and_the_moviepy_engine(world: World, media: Path, tmp_pa
     assert float(probe["format"]["duration"]) == pytest.approx(2.5, abs=0.1)
 
 
-def test_conversionjob_for_a_video_that_is_not_stored_fails_without_a_job(world: World) -> None:
+def test_conversionjob_for_a_video_that_is_not_stored_fails_without_a_job(world: OperatorWorld) -> None:
     source = {"videoId": "0123456789abcdef0123abcd", "filename": "gone.mp4", "size": 10}
     done = world.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(world.manifest(source)))
     assert done.returncode == 0, done.stderr

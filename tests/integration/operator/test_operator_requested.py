@@ -9,18 +9,18 @@ from typing import Any
 import pika
 import pytest
 from bson import ObjectId
-from conftest import World
 
 from common import messaging
 from common.events import REQUESTED, ConversionRequested, JobRef, Owner, requested_event_id
 from common.resources import FINALIZER, OWNER_LABEL, job_name
 from devstack.process import wait_until as wait_for
+from tests.support.operator_harness import OperatorWorld
 
 pytestmark = pytest.mark.devstack
 QUEUE = "operator.requested"
 
 
-def publish(world: World, body: bytes, message_id: str = "m") -> None:
+def publish(world: OperatorWorld, body: bytes, message_id: str = "m") -> None:
     conn = pika.BlockingConnection(pika.URLParameters(world.amqp_url))
     try:
         channel = conn.channel()
@@ -30,7 +30,7 @@ def publish(world: World, body: bytes, message_id: str = "m") -> None:
         conn.close()
 
 
-def depth(world: World, queue: str) -> int:
+def depth(world: OperatorWorld, queue: str) -> int:
     conn = pika.BlockingConnection(pika.URLParameters(world.amqp_url))
     try:
         return int(conn.channel().queue_declare(queue, passive=True).method.message_count)
@@ -38,7 +38,9 @@ def depth(world: World, queue: str) -> int:
         conn.close()
 
 
-def requested(world: World, source: dict[str, Any], owner: str = "u-7", **output: Any) -> ConversionRequested:
+def requested(
+    world: OperatorWorld, source: dict[str, Any], owner: str = "u-7", **output: Any
+) -> ConversionRequested:
     name = job_name(source["videoId"])
     spec = {"source": source, "owner": {"userId": owner, "email": f"{owner}@example.com"}, "output": output}
     return ConversionRequested(
@@ -50,7 +52,7 @@ def requested(world: World, source: dict[str, Any], owner: str = "u-7", **output
     )
 
 
-def test_requested_event_creates_the_missing_conversionjob_once(world: World, media: Path) -> None:
+def test_requested_event_creates_the_missing_conversionjob_once(world: OperatorWorld, media: Path) -> None:
     event = requested(world, world.put_video(media / "talk.mp4", owner="u-7"))
     name = event.job.name
     assert world.conversionjob(name) is None  # the gateway "could not" create it
@@ -71,7 +73,7 @@ def test_requested_event_creates_the_missing_conversionjob_once(world: World, me
     assert len(world.tap.events_for(name)) == 1
 
 
-def test_requested_event_for_a_deleted_video_creates_nothing(world: World, media: Path) -> None:
+def test_requested_event_for_a_deleted_video_creates_nothing(world: OperatorWorld, media: Path) -> None:
     source = world.put_video(media / "talk.mp4")
     event = requested(world, source)
     world.db["videos.files"].delete_one({"_id": ObjectId(source["videoId"])})  # e.g. cancelled meanwhile
@@ -81,7 +83,7 @@ def test_requested_event_for_a_deleted_video_creates_nothing(world: World, media
     assert depth(world, f"{QUEUE}.parked") == 0
 
 
-def test_unusable_messages_are_parked_not_lost(world: World, media: Path) -> None:
+def test_unusable_messages_are_parked_not_lost(world: OperatorWorld, media: Path) -> None:
     before = depth(world, f"{QUEUE}.parked")
     publish(world, b'{"type": "conversion.requested", "half": "an event"}')
     refused = requested(world, world.put_video(media / "talk.mp4"), bitrate="100k")  # the schema refuses it

@@ -15,16 +15,16 @@ import pika
 import psutil
 import pytest
 from bson import ObjectId
-from conftest import World, Worlds
-from operator_harness import converter_processes
 
 from common.resources import CHUNK_SIZE
 from devstack.process import wait_until as wait_for
+from tests.support.operator_harness import OperatorWorld, converter_processes
+from tests.support.world import Worlds
 
 pytestmark = [pytest.mark.devstack, pytest.mark.slow]
 
 
-def progress_between(world: World, name: str, low: int, high: int) -> int | None:
+def progress_between(world: OperatorWorld, name: str, low: int, high: int) -> int | None:
     st = world.status(name)
     progress = st.get("progress")
     return (
@@ -34,7 +34,7 @@ def progress_between(world: World, name: str, low: int, high: int) -> int | None
     )
 
 
-def test_converter_killed_mid_way_is_retried_and_leaves_one_mp3(world: World, media: Path) -> None:
+def test_converter_killed_mid_way_is_retried_and_leaves_one_mp3(world: OperatorWorld, media: Path) -> None:
     name = world.submit(media / "lecture.mp4")
     # the converter reports progress while it runs (at most about once a second)
     seen = wait_for(lambda: progress_between(world, name, 1, 60), 120, "progress to be reported mid-way")
@@ -55,7 +55,9 @@ def test_converter_killed_mid_way_is_retried_and_leaves_one_mp3(world: World, me
     assert reasons.count("Converting") >= 2 and "Converted" in reasons
 
 
-def test_deleting_a_running_conversionjob_removes_job_pods_files_and_rbac(world: World, media: Path) -> None:
+def test_deleting_a_running_conversionjob_removes_job_pods_files_and_rbac(
+    world: OperatorWorld, media: Path
+) -> None:
     name = world.submit(media / "lecture.mp4")
     wait_for(lambda: converter_processes(name), 60, "the converter to run")
     cr = world.conversionjob(name)
@@ -82,7 +84,7 @@ def test_deleting_a_running_conversionjob_removes_job_pods_files_and_rbac(world:
     assert world.tap.events_for(name) == []  # a cancelled job has no outcome to announce
 
 
-def test_deleting_a_finished_conversionjob_removes_both_files(world: World, media: Path) -> None:
+def test_deleting_a_finished_conversionjob_removes_both_files(world: OperatorWorld, media: Path) -> None:
     name = world.submit(media / "talk.mp4")
     st = world.wait_settled(name)
     (mp3,) = world.mp3s_of(name)
@@ -102,7 +104,7 @@ def test_deleting_a_finished_conversionjob_removes_both_files(world: World, medi
 
 
 def test_operator_killed_mid_job_makes_no_second_job_and_publishes_once(worlds: Worlds, media: Path) -> None:
-    world = worlds.new()
+    world = worlds.new(OperatorWorld)
     operator = world.start_operator()
     name = world.submit(media / "lecture.mp4")
     wait_for(lambda: converter_processes(name), 60, "the converter to run")
@@ -129,7 +131,7 @@ def test_operator_killed_mid_job_makes_no_second_job_and_publishes_once(worlds: 
 
 
 def test_of_two_replicas_only_one_acts_and_the_other_takes_over(worlds: Worlds, media: Path) -> None:
-    world = worlds.new()
+    world = worlds.new(OperatorWorld)
     lifetime = {"OPERATOR_PEERING_LIFETIME": "10"}
     leader = world.start_operator(OPERATOR_PEERING_PRIORITY="200", **lifetime)
     standby = world.start_operator(OPERATOR_PEERING_PRIORITY="100", **lifetime)  # starts paused
@@ -149,7 +151,7 @@ def test_of_two_replicas_only_one_acts_and_the_other_takes_over(worlds: Worlds, 
 
 
 def test_sigterm_stops_the_converter_its_encoder_and_removes_temp_files(
-    world: World, media: Path, tmp_path: Path
+    world: OperatorWorld, media: Path, tmp_path: Path
 ) -> None:
     source = world.put_video(media / "lecture.mp4")
     work, message = tmp_path / "work", tmp_path / "termination-log"
@@ -183,14 +185,15 @@ def test_sigterm_stops_the_converter_its_encoder_and_removes_temp_files(
 
 
 def test_an_outcome_the_broker_refused_is_published_later_exactly_once(worlds: Worlds, media: Path) -> None:
-    world = worlds.new()
+    world = worlds.new(OperatorWorld)
     conn = pika.BlockingConnection(pika.URLParameters(world.amqp_url))
     conn.channel().queue_delete(world.tap.queue)  # nobody bound to the outcomes: the broker returns them
     conn.close()
     operator = world.start_operator(OPERATOR_RESYNC_SECONDS="2")
     name = world.submit(media / "talk.mp4")
     world.wait_phase(name, "Succeeded")
-    wait_for(lambda: operator.count(f"job={name} event=publish-failed") >= 2, 30, "publishing to be retried")
+    failed = f"job={name} event=outcome.publish_failed"
+    wait_for(lambda: operator.count(failed) >= 2, 30, "publishing to be retried")
     assert "outcomePublished" not in world.status(name)  # not recorded as published: it was not
 
     world.tap.bind()  # the consumer's queue is back

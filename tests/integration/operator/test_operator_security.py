@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import World, Worlds
 
 from common.resources import job_name
 from devstack.config import ROOT
 from devstack.process import wait_until as wait_for
+from tests.support.operator_harness import OperatorWorld
+from tests.support.world import Worlds
 
 pytestmark = pytest.mark.devstack
 
@@ -51,7 +52,7 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def termination_message(world: World, name: str) -> dict[str, Any] | None:
+def termination_message(world: OperatorWorld, name: str) -> dict[str, Any] | None:
     for pod in world.objects("pods", name):
         state = pod["status"].get("containerStatuses", [{}])[0].get("state", {})
         if "terminated" in state:
@@ -60,7 +61,7 @@ def termination_message(world: World, name: str) -> dict[str, Any] | None:
 
 
 def test_converter_pod_may_patch_its_own_status_and_nothing_else(worlds: Worlds, media: Path) -> None:
-    world = worlds.new()
+    world = worlds.new(OperatorWorld)
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -94,7 +95,7 @@ def test_converter_pod_may_patch_its_own_status_and_nothing_else(worlds: Worlds,
     assert pod["spec"]["serviceAccountName"] == f"{name}-converter"
 
 
-def test_operator_rights_are_the_few_it_needs(world: World, kubectl: list[str]) -> None:
+def test_operator_rights_are_the_few_it_needs(world: OperatorWorld, kubectl: list[str]) -> None:
     account = f"system:serviceaccount:{world.namespace}:mp4mp3-operator"
 
     def can(verb: str, resource: str, namespace: str = world.namespace) -> bool:
@@ -145,7 +146,7 @@ INVALID = [
 
 @pytest.mark.parametrize(("change", "refusal"), INVALID, ids=[r for _, r in INVALID])
 def test_invalid_specs_are_refused_by_kubectl_apply(
-    world: World, change: dict[str, Any], refusal: str
+    world: OperatorWorld, change: dict[str, Any], refusal: str
 ) -> None:
     manifest = world.manifest({"videoId": "0123456789abcdef01234567", "filename": "a.mp4", "size": 3})
     manifest["metadata"]["name"] = "cj-invalid"
@@ -156,14 +157,14 @@ def test_invalid_specs_are_refused_by_kubectl_apply(
     assert world.conversionjob("cj-invalid") is None
 
 
-def test_spec_cannot_change_once_created(world: World, media: Path) -> None:
+def test_spec_cannot_change_once_created(world: OperatorWorld, media: Path) -> None:
     name = world.submit(media / "talk.mp4")
     done = world.kubectl("patch", "cvj", name, "--type=merge", "-p", '{"spec": {"engine": "moviepy"}}')
     assert done.returncode != 0
     assert "spec is immutable" in done.stderr
 
 
-def test_kubectl_explain_describes_the_spec(world: World) -> None:
+def test_kubectl_explain_describes_the_spec(world: OperatorWorld) -> None:
     done = world.kubectl("explain", "conversionjob.spec.output")
     assert done.returncode == 0, done.stderr
     for words in ("Constant bitrate by default", "LAME VBR quality", "Convert only part of the audio"):

@@ -1,5 +1,5 @@
 """Helpers for the CLI's tests: the CLI run in-process with its own config folder, accounts,
-ports nothing listens on, waiting for a condition."""
+ports nothing listens on, a throwaway gateway's readiness."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from typer.testing import CliRunner, Result
 
 from devstack.config import LOOPBACK
 from mp4mp3_cli.app import app
 from mp4mp3_cli.config import ConfigStore, Session
+
+SMALL_GATEWAY_OFFSET = 800  # the CLI suite's throwaway gateway: 26000 + 800
 
 
 @dataclass
@@ -54,3 +57,11 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def gateway_ready(url: str) -> bool:
+    """The gateway at ``url`` answers /readyz with 200."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

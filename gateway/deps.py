@@ -1,0 +1,95 @@
+"""What the gateway's routes receive through ``Depends``: each route asks for the narrow thing it
+uses (the database, the job service, the caller...), never the whole bag of connections.
+
+The objects live in :class:`gateway.resources.Resources`, opened once by the app's lifespan; the
+functions here only hand out one of them each, so a test swaps a server's address, not code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pymongo.database import Database
+
+from common.tokens import InvalidToken
+from gateway.auth import KeysUnavailable, TokenVerifier, User
+from gateway.events import Publisher
+from gateway.jobs import JobService
+from gateway.k8s import ConversionJobs
+from gateway.resources import Indexes, Resources
+from gateway.settings import Settings, get_settings
+
+
+def _resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+_ResourcesDep = Annotated[Resources, Depends(_resources)]  # private: routes take one of the below
+
+
+def get_db(resources: _ResourcesDep) -> Database:
+    return resources.db
+
+
+def get_jobs(resources: _ResourcesDep) -> JobService:
+    return resources.jobs
+
+
+def get_publisher(resources: _ResourcesDep) -> Publisher:
+    return resources.publisher
+
+
+def get_conversion_jobs(resources: _ResourcesDep) -> ConversionJobs:
+    return resources.conversion_jobs
+
+
+def get_auth_http(resources: _ResourcesDep) -> httpx.AsyncClient:
+    return resources.auth_http
+
+
+def get_indexes(resources: _ResourcesDep) -> Indexes:
+    return resources.indexes
+
+
+def get_verifier(resources: _ResourcesDep) -> TokenVerifier:
+    return resources.verifier
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DbDep = Annotated[Database, Depends(get_db)]
+JobsDep = Annotated[JobService, Depends(get_jobs)]
+PublisherDep = Annotated[Publisher, Depends(get_publisher)]
+ConversionJobsDep = Annotated[ConversionJobs, Depends(get_conversion_jobs)]
+AuthHttpDep = Annotated[httpx.AsyncClient, Depends(get_auth_http)]
+IndexesDep = Annotated[Indexes, Depends(get_indexes)]
+VerifierDep = Annotated[TokenVerifier, Depends(get_verifier)]
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from the auth service's POST /login")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": 'Bearer realm="mp4mp3"'}
+    )
+
+
+async def current_user(credentials: BearerDep, verifier: VerifierDep) -> User:
+    """The caller, from ``Authorization: Bearer <token>``; 401 with the reason otherwise."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("Send a bearer token: Authorization: Bearer <access_token from POST /login>.")
+    try:
+        return await verifier.verify(credentials.credentials)
+    except InvalidToken as exc:
+        raise _unauthorized(str(exc)) from None
+    except KeysUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": "5"}
+        ) from None
+
+
+CurrentUser = Annotated[User, Depends(current_user)]

@@ -1,0 +1,61 @@
+"""A job as the REST API shows it: its record merged with its ConversionJob's status (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.schemas import Job
+
+
+class Unknown:
+    """Stands for a ConversionJob the API server could not be asked about."""
+
+
+UNKNOWN = Unknown()
+# what we know of a job's ConversionJob: the resource, None (it does not exist yet) or UNKNOWN
+Resource = Mapping[str, Any] | Unknown | None
+
+
+def job_view(record: Mapping[str, Any], resource: Resource, base_url: str) -> Job:
+    """The API's view of a job: its record merged with its ConversionJob's status."""
+    job_id = str(record["_id"])
+    url = f"{base_url}/jobs/{job_id}"
+    fields: dict[str, Any] = {
+        "id": job_id,
+        "url": url,
+        "filename": record["filename"],
+        "size": record["size"],
+        "sha256": record["sha256"],
+        "created": _aware(record["created"]),
+        "options": record.get("options", {}),
+    }
+    if isinstance(resource, Unknown):
+        fields.update(phase="Unknown", message="The job's status cannot be read right now; try again soon.")
+        return Job.model_validate(fields)
+    status = (resource.get("status") or {}) if resource is not None else {}
+    phase = status.get("phase") or "Pending"
+    message: str | None
+    if resource is None:
+        message = "Accepted; waiting for the operator to start the conversion."
+    else:
+        message = status.get("message") or ("Waiting to start." if phase == "Pending" else None)
+    fields.update(
+        phase=phase,
+        progress=int(status.get("progress") or (100 if phase == "Succeeded" else 0)),
+        reason=status.get("reason"),
+        message=message,
+        startedAt=status.get("startedAt"),
+        finishedAt=status.get("finishedAt"),
+        duration=status.get("duration"),
+        attempts=status.get("attempts"),
+        audioSeconds=status.get("audioSeconds"),
+        mp3Size=status.get("mp3Size"),
+        download=f"{url}/mp3" if phase == "Succeeded" else None,
+    )
+    return Job.model_validate(fields)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # BSON dates come back naive
