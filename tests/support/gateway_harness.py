@@ -1,6 +1,6 @@
-"""Helpers for the gateway's tests: the gateway's world (tests/support/world.py), a real uvicorn
-gateway process, users of the real auth service, a JWKS server of our own on a loopback socket,
-multipart bodies streamed from generators, MP4-looking payloads."""
+"""Helpers for the gateway's tests: a real uvicorn gateway process, a JWKS server of our own on a
+loopback socket, multipart bodies streamed from generators, MP4-looking payloads. The gateway's
+world is in gateway_world.py."""
 
 from __future__ import annotations
 
@@ -21,19 +21,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import gridfs
 import httpx
 import jwt
-import pika
 import psutil
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from common.resources import OWNER_LABEL, mp3_id
 from devstack.config import LOOPBACK, ROOT
 from devstack.process import wait_until as wait_for
-from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER
-from tests.support.world import World
 
 MiB = 1024 * 1024
 ISSUER, AUDIENCE = "mp4mp3-auth", "mp4mp3"
@@ -45,89 +40,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
-
-
-# -- the gateway's world --------------------------------------------------------------------------
-
-REQUESTED_QUEUE = "operator.requested"
-
-
-@dataclass
-class GatewayWorld(World):
-    """Where the test gateways live (no operator runs here), and what the tests look at in it."""
-
-    ROLE = "gateway"
-    PREFIX = "gw"
-
-    auth_url: str = ""  # the devstack's real auth service (set by the ``world`` fixture)
-
-    def env(self, **overrides: str) -> dict[str, str]:
-        return {
-            "GATEWAY_MONGO_URI": self.mongo_uri,
-            "GATEWAY_AMQP_URL": self.amqp_url,
-            "GATEWAY_AUTH_URL": self.auth_url,
-            "GATEWAY_JWKS_URL": f"{self.auth_url}/.well-known/jwks.json",
-            "GATEWAY_JWT_ISSUER": JWT_ISSUER,
-            "GATEWAY_JWT_AUDIENCE": JWT_AUDIENCE,
-            "GATEWAY_NAMESPACE": self.namespace,
-            "KUBECONFIG": str(self.kubeconfig),
-            **overrides,
-        }
-
-    def resources_of(self, owner: str) -> list[dict[str, Any]]:
-        return list(self.admin.get(self.cj_path, labelSelector=f"{OWNER_LABEL}={owner}")["items"])
-
-    def queued_requests(self) -> list[dict[str, Any]]:
-        """Drain the vhost's operator.requested queue (as the operator would) and return the bodies."""
-        conn = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
-        try:
-            channel = conn.channel()
-            bodies: list[dict[str, Any]] = []
-            while True:
-                method, _, body = channel.basic_get(REQUESTED_QUEUE, auto_ack=True)
-                if method is None:
-                    return bodies
-                bodies.append(json.loads(body))
-        finally:
-            conn.close()
-
-    def stored(self, owner: str) -> dict[str, int]:
-        """What the database holds for an owner, and the chunks in all (partial files have no owner)."""
-        return {
-            "videos": self.db["videos.files"].count_documents({"metadata.owner": owner}),
-            "chunks": self.db["videos.chunks"].count_documents({}),
-            "jobs": self.db["jobs"].count_documents({"owner": owner}),
-        }
-
-    def complete(self, job_id: str, mp3: bytes, owner: str, filename: str = "video.mp3") -> None:
-        """Do what the converter and the operator do when a conversion succeeds: store the MP3 under
-        the id derived from the resource's uid and write the Succeeded status."""
-        resource = self.admin.get(f"{self.cj_path}/{job_id}")
-        file_id = mp3_id(resource["metadata"]["uid"])
-        bucket = gridfs.GridFSBucket(self.db, bucket_name="mp3s", chunk_size_bytes=128 * 1024)
-        bucket.upload_from_stream_with_id(
-            file_id, filename, mp3, metadata={"owner": owner, "job": job_id, "filename": filename}
-        )
-        self.set_status(job_id, phase="Succeeded", progress=100, mp3Id=str(file_id), mp3Size=len(mp3))
-
-    def set_status(self, job_id: str, **status: Any) -> None:
-        self.admin.patch(f"{self.cj_path}/{job_id}/status", {"status": status})
-
-
-SERVICE_ACCOUNT = GatewayWorld.service_account()  # the devstack's gateway runs as this one too
-
-
-@dataclass
-class User:
-    """A user of the real auth service, logged in."""
-
-    id: str
-    email: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 # -- the gateway as a process ---------------------------------------------------------------------

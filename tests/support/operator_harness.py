@@ -1,14 +1,9 @@
-"""Helpers for the operator's tests: the operator's world (tests/support/world.py) with operator
-processes of our own from this checkout, test videos made with ffmpeg, the converter's processes on
-the devstack node, and a tap on the outcome events.
-
-The devstack's own operator watches namespace mp4mp3 only, so it never meets these worlds."""
+"""Helpers for the operator's tests: operator processes of our own from this checkout, test videos
+made with ffmpeg, the converter's processes on the devstack node, and a tap on the outcome events.
+The operator's world is in operator_world.py."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import itertools
 import json
 import os
 import re
@@ -20,20 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gridfs
 import httpx
 import pika
 import psutil
-import yaml
 
 from common import messaging
 from common.events import FAILED, SUCCEEDED
-from common.resources import CHUNK_SIZE, GROUP, JOB_LABEL, OWNER_LABEL, VERSION, job_name
 from devstack.config import LOOPBACK, ROOT
 from devstack.process import wait_until as wait_for
-from tests.support.world import World, quietly
-
-HEALTH_PORTS = itertools.count(38400)  # this suite's range: 38400-38409
 
 # -- videos -----------------------------------------------------------------------------------------
 
@@ -206,140 +195,3 @@ class EventTap:
 
     def events_for(self, job_name: str) -> list[dict[str, Any]]:
         return [e for e in self.drain() if e["job"]["name"] == job_name]
-
-
-# -- the operator's world ---------------------------------------------------------------------------
-
-
-@dataclass
-class OperatorWorld(World):
-    """A world under the operator's RBAC with a tap on the outcome events, the operators running on
-    it, and ways to look at it."""
-
-    ROLE = "operator"
-    PREFIX = "op"
-
-    tap: EventTap = field(init=False)
-    operators: list[OperatorProcess] = field(default_factory=list)
-
-    def opened(self) -> None:
-        self.tap = EventTap(self.amqp_url).bind()
-
-    # -- operators --------------------------------------------------------------------------------
-
-    def operator_env(self, **overrides: str) -> dict[str, str]:
-        return {
-            "OPERATOR_NAMESPACE": self.namespace,
-            "OPERATOR_AMQP_URL": self.amqp_url,
-            "OPERATOR_MONGO_URI": self.mongo_uri,
-            "OPERATOR_HEALTH_HOST": "127.0.0.1",
-            "OPERATOR_HEALTH_PORT": str(next(HEALTH_PORTS)),
-            "OPERATOR_PEERING_NAME": f"mp4mp3-operator-{self.tag}",
-            "OPERATOR_PEER_ID": f"test-{self.tag}-{len(self.operators)}",
-            "OPERATOR_CONVERTER_IMAGE": "mp4mp3/converter:test",
-            "OPERATOR_CONVERTER_MONGO_URI": self.mongo_uri,
-            "KUBECONFIG": str(self.kubeconfig),
-            **overrides,
-        }
-
-    def start_operator(self, **overrides: str) -> OperatorProcess:
-        proc = OperatorProcess(
-            self.operator_env(**overrides), self.folder / f"operator-{len(self.operators)}.log"
-        )
-        self.operators.append(proc)
-        return proc.start()
-
-    # -- ConversionJobs ---------------------------------------------------------------------------
-
-    def put_video(self, path: Path, owner: str = "u-1") -> dict[str, Any]:
-        """Store a video as the gateway does; returns the ConversionJob's spec.source for it."""
-        data = path.read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        meta = {
-            "owner": owner,
-            "filename": path.name,
-            "size": len(data),
-            "sha256": sha,
-            "contentType": "video/mp4",
-        }
-        bucket = gridfs.GridFSBucket(self.db, bucket_name="videos", chunk_size_bytes=CHUNK_SIZE)
-        video_id = bucket.upload_from_stream(path.name, data, metadata=meta)
-        return {"videoId": str(video_id), "filename": path.name, "size": len(data), "sha256": sha}
-
-    def manifest(self, source: dict[str, Any], owner: str = "u-1", **spec: Any) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "ConversionJob",
-            "metadata": {
-                "name": job_name(source["videoId"]),
-                "namespace": self.namespace,
-                "labels": {OWNER_LABEL: owner},
-            },
-            "spec": {"source": source, "owner": {"userId": owner, "email": f"{owner}@example.com"}, **spec},
-        }
-
-    def submit(self, video: Path, owner: str = "u-1", **spec: Any) -> str:
-        """Store the video and kubectl-apply a ConversionJob for it; returns its name."""
-        manifest = self.manifest(self.put_video(video, owner), owner, **spec)
-        done = self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
-        assert done.returncode == 0, done.stderr
-        return str(manifest["metadata"]["name"])
-
-    def status(self, name: str) -> dict[str, Any]:
-        found = self.conversionjob(name)
-        return dict((found or {}).get("status") or {})
-
-    def wait_phase(self, name: str, *phases: str, timeout: float = 120) -> dict[str, Any]:
-        """Wait until the ConversionJob's phase is one of ``phases``; returns its status."""
-        wait_for(
-            lambda: self.status(name).get("phase") in phases, timeout, f"{name} to be {'/'.join(phases)}"
-        )
-        return self.status(name)
-
-    def wait_settled(self, name: str, timeout: float = 120) -> dict[str, Any]:
-        """Wait until it finished and its outcome event is published."""
-
-        def settled() -> dict[str, Any] | None:
-            st = self.status(name)
-            return (
-                st
-                if st.get("phase") in ("Succeeded", "Failed") and st.get("outcomePublished") == st["phase"]
-                else None
-            )
-
-        return dict(wait_for(settled, timeout, f"{name}'s outcome to be published"))
-
-    def objects(self, kind: str, name: str) -> list[dict[str, Any]]:
-        """jobs, pods, serviceaccounts, roles or rolebindings made for a ConversionJob."""
-        api = {
-            "jobs": f"/apis/batch/v1/namespaces/{self.namespace}/jobs",
-            "pods": f"/api/v1/namespaces/{self.namespace}/pods",
-            "serviceaccounts": f"/api/v1/namespaces/{self.namespace}/serviceaccounts",
-            "roles": f"/apis/rbac.authorization.k8s.io/v1/namespaces/{self.namespace}/roles",
-            "rolebindings": f"/apis/rbac.authorization.k8s.io/v1/namespaces/{self.namespace}/rolebindings",
-        }[kind]
-        return list(self.admin.get(api, labelSelector=f"{JOB_LABEL}={name}")["items"])
-
-    def mp3s_of(self, name: str) -> list[dict[str, Any]]:
-        return list(self.db["mp3s.files"].find({"metadata.job": name}))
-
-    def events_of(self, name: str) -> list[dict[str, Any]]:
-        """Kubernetes Events recorded on the ConversionJob, oldest first."""
-        events = self.admin.get(
-            f"/api/v1/namespaces/{self.namespace}/events",
-            fieldSelector=f"involvedObject.name={name},involvedObject.kind=ConversionJob",
-        )["items"]
-        return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-
-    # -- teardown ---------------------------------------------------------------------------------
-
-    def close(self) -> None:
-        # the operators are still up: deleting the ConversionJobs runs their finalizer
-        for item in self.admin.get(self.cj_path)["items"]:
-            quietly(self.admin.delete, f"{self.cj_path}/{item['metadata']['name']}")
-        # an operator of this world may be stopped on purpose: the finalizers are dropped below
-        with contextlib.suppress(AssertionError):
-            wait_for(lambda: not self.admin.get(self.cj_path)["items"], 60, "ConversionJobs to be cleaned up")
-        for proc in self.operators:
-            proc.stop()
-        super().close()

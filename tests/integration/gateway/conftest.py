@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from devstack.stack import Stack
-from tests.support.gateway_harness import GatewayProcess, GatewayWorld, TestKeys, User
+from tests.support.gateway_harness import GatewayProcess, TestKeys
+from tests.support.gateway_world import GatewayWorld, User
 from tests.support.stack import narrowed_devstack
 from tests.support.world import Worlds
 

@@ -10,15 +10,8 @@ import httpx
 import pytest
 
 from devstack.process import wait_until as wait_for
-from tests.support.gateway_harness import (
-    GatewayProcess,
-    GatewayWorld,
-    MiB,
-    TestKeys,
-    User,
-    hs256_with_public_key,
-    mp4_like,
-)
+from tests.support.gateway_harness import GatewayProcess, MiB, TestKeys, hs256_with_public_key, mp4_like
+from tests.support.gateway_world import GatewayWorld, User
 
 pytestmark = pytest.mark.devstack
 

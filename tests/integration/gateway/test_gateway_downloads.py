@@ -8,7 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.support.gateway_harness import GatewayProcess, GatewayWorld, MiB, User, mp4_like
+from tests.support.gateway_harness import GatewayProcess, MiB, mp4_like
+from tests.support.gateway_world import GatewayWorld, User
 
 pytestmark = pytest.mark.devstack
 

@@ -13,15 +13,8 @@ import yaml
 from bson import ObjectId
 
 from devstack.stack import Stack
-from tests.support.gateway_harness import (
-    SERVICE_ACCOUNT,
-    GatewayProcess,
-    GatewayWorld,
-    MiB,
-    User,
-    free_port,
-    mp4_like,
-)
+from tests.support.gateway_harness import GatewayProcess, MiB, free_port, mp4_like
+from tests.support.gateway_world import SERVICE_ACCOUNT, GatewayWorld, User
 
 pytestmark = pytest.mark.devstack
 

@@ -31,7 +31,8 @@ from devstack.servers.postgres import Postgres
 from devstack.servers.rabbitmq import RabbitMQ
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, NAMESPACE, SERVICES, Service
 from devstack.stack import Stack
-from tests.support.gateway_harness import SERVICE_ACCOUNT, GatewayProcess, User
+from tests.support.gateway_harness import GatewayProcess
+from tests.support.gateway_world import SERVICE_ACCOUNT, User
 
 pytestmark = [
     pytest.mark.devstack,

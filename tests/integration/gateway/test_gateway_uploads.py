@@ -16,16 +16,8 @@ from bson import ObjectId
 from common.events import requested_event_id
 from common.resources import OWNER_LABEL
 from devstack.process import wait_until as wait_for
-from tests.support.gateway_harness import (
-    GatewayProcess,
-    GatewayWorld,
-    MiB,
-    RssSampler,
-    User,
-    mp4_like,
-    multipart,
-    write_mp4_like,
-)
+from tests.support.gateway_harness import GatewayProcess, MiB, RssSampler, mp4_like, multipart, write_mp4_like
+from tests.support.gateway_world import GatewayWorld, User
 
 pytestmark = pytest.mark.devstack
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from devstack.stack import NODE, Stack
-from tests.support.operator_harness import OperatorWorld, make_video
+from tests.support.operator_harness import make_video
+from tests.support.operator_world import OperatorWorld
 from tests.support.stack import narrowed_devstack
 from tests.support.world import Worlds
 

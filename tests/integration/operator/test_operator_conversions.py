@@ -12,7 +12,8 @@ import yaml
 from bson import ObjectId
 
 from common.resources import CHUNK_SIZE, mp3_id
-from tests.support.operator_harness import OperatorWorld, audio_seconds, ffprobe, top_level_atoms
+from tests.support.operator_harness import audio_seconds, ffprobe, top_level_atoms
+from tests.support.operator_world import OperatorWorld
 
 pytestmark = pytest.mark.devstack
 

@@ -14,7 +14,7 @@ from common import messaging
 from common.events import REQUESTED, ConversionRequested, JobRef, Owner, requested_event_id
 from common.resources import FINALIZER, OWNER_LABEL, job_name
 from devstack.process import wait_until as wait_for
-from tests.support.operator_harness import OperatorWorld
+from tests.support.operator_world import OperatorWorld
 
 pytestmark = pytest.mark.devstack
 QUEUE = "operator.requested"

@@ -18,7 +18,8 @@ from bson import ObjectId
 
 from common.resources import CHUNK_SIZE
 from devstack.process import wait_until as wait_for
-from tests.support.operator_harness import OperatorWorld, converter_processes
+from tests.support.operator_harness import converter_processes
+from tests.support.operator_world import OperatorWorld
 from tests.support.world import Worlds
 
 pytestmark = [pytest.mark.devstack, pytest.mark.slow]

@@ -15,7 +15,7 @@ import yaml
 from common.resources import job_name
 from devstack.config import ROOT
 from devstack.process import wait_until as wait_for
-from tests.support.operator_harness import OperatorWorld
+from tests.support.operator_world import OperatorWorld
 from tests.support.world import Worlds
 
 pytestmark = pytest.mark.devstack
