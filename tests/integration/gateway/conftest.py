@@ -29,6 +29,7 @@ from devstack.config import ROOT
 from devstack.kube import ApiError, Kube
 from devstack.pki import PKI, kubeconfig
 from devstack.process import wait_until as wait_for
+from devstack.servers.kubernetes import KubeAPIServer
 from devstack.servers.rabbitmq import management as _rabbit_admin
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, cluster_setup
 from devstack.stack import Stack
@@ -169,7 +170,7 @@ def world(devstack: Stack, admin: Kube, kubectl: list[str]) -> Iterator[World]:
     folder = cfg.dir("scratch") / f"gateway-{tag}"
     folder.mkdir(parents=True)
     kc = folder / "kubeconfig"
-    api = f"https://127.0.0.1:{cfg.ports.apiserver}"
+    api = KubeAPIServer(cfg).api_url  # NODE_IP only when the devstack runs a node
     ca = PKI(cfg.dir("pki")).path("ca.crt")
     user = f"system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}"
     kc.write_text(yaml.safe_dump(kubeconfig(api, ca, user, token=token, namespace=namespace)))
