@@ -93,7 +93,9 @@ crictl() {
 
 k9s() {
   local dir="$HERE/go/k9s"
-  build_tools k9s "$(version "$dir" github.com/derailed/k9s)" "$dir" "" github.com/derailed/k9s
+  # the release it reports (its Makefile sets it the same way)
+  build_tools k9s "$(version "$dir" github.com/derailed/k9s)" "$dir" "$(cat "$dir/build.ldflags")" \
+    github.com/derailed/k9s
 }
 
 pause() {

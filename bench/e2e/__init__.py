@@ -4,7 +4,7 @@ Each job belongs to its own user, signed up through auth. Per job, the moments:
   upload done     the client has handed the video's last byte to the socket
   CR created      the ConversionJob first seen by a watch
   Job created     the batch Job first seen by a watch
-  pod started     the converter pod first seen Running (the node agent started its process)
+  pod started     the converter pod first seen Running (the kubelet started its container)
   conversion done the MP3's GridFS ``uploadDate`` (written by the converter when the MP3 is stored)
   CR Succeeded    the ConversionJob first seen with status.phase Succeeded
   email sent      the mtime of the .eml file the SMTP server wrote into MAIL_DIR

@@ -104,13 +104,15 @@ def report_section(sample: Input, floor: dict[str, float], results: dict[str, An
             "overhead = (upload done -> email sent) - plain ffmpeg's wall on the same video; system steps = "
             "upload done -> CR created -> Job created, plus conversion done -> CR Succeeded -> email sent "
             "(what the services add, without waiting for a node slot and the converter pod's run).",
-            "The devstack node binds pods while their CPU requests fit its cores (converter: 250m each), "
-            "so at most 8 converters run at once on 2 cores; later pods wait (job created -> pod started).",
+            "The devstack's scheduler binds pods while their CPU requests fit the node's 2 cores "
+            "(converter: 250m each, beside the release's 270m), so at most 6 converters run at once; "
+            "later pods wait (job created -> pod started).",
             "floor jobs/min = cores x 60 / plain ffmpeg's CPU-s per video: every core converting, "
             "nothing else.",
             "CPU per job: each devstack process's user+system seconds from the first upload to the "
-            "last email, divided by the jobs (converter pods = the node agent's children; 'not the "
-            "devstack' = the machine's busy time minus all of ours: other work on the shared machine); "
+            "last email, divided by the jobs (pods by their cgroups on the node, named by component; "
+            "'not the devstack' = the machine's busy time minus all of ours: other work on the shared "
+            "machine, and runc); "
             "the chart's dashed line is plain ffmpeg's CPU per video.",
             "Inside the steps: the converter's own log gives its download and download+convert+store "
             "seconds (counted after its imports); the rest are watch times.",

@@ -27,6 +27,7 @@ from common.resources import GROUP, PLURAL, VERSION
 from devstack.config import LOOPBACK, ROOT
 from devstack.kube import ApiError, Kube
 from devstack.pki import PKI, kubeconfig
+from devstack.servers.kubernetes import KubeAPIServer
 from devstack.servers.rabbitmq import management as _rabbit
 from devstack.servers.services import JWT_AUDIENCE, JWT_ISSUER, cluster_setup
 from devstack.stack import Stack
@@ -80,7 +81,7 @@ def world(stack: Stack, folder: Path) -> Iterator[World]:
         token = _service_account_token(admin, namespace)
         kc = folder / "kubeconfig"
         user = f"system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}"
-        api = f"https://{LOOPBACK}:{cfg.ports.apiserver}"
+        api = KubeAPIServer(cfg).api_url  # NODE_IP only when the devstack runs a node
         kc.write_text(yaml.safe_dump(kubeconfig(api, PKI(cfg.dir("pki")).path("ca.crt"), user, token=token)))
         _rabbit(data["AMQP_URL"], cfg.ports.rabbitmq_management, "PUT", f"/api/vhosts/{vhost}")
         amqp_user = urlsplit(data["AMQP_URL"]).username or ""

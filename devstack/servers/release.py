@@ -33,7 +33,7 @@ AUTH_NODE_PORT = 30081
 # the converter's work dir from it
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 INSTALL_TIMEOUT = "10m"
-IMAGE_KEYS = {"auth": "auth", "gateway": "gateway", "operator": "operator", "notification": "notification"}
+DEPLOYMENTS = ("auth", "gateway", "operator", "notification")  # each its values key and image
 
 Env = dict[str, str]
 
@@ -89,8 +89,8 @@ def values(images: dict[str, str], data_env: Env) -> dict[str, Any]:
         "externalRabbitmq": {"url": pod_visible(data_env["AMQP_URL"])},
         "externalMysql": {"url": pod_visible(data_env["MYSQL_URL"])},
     }
-    for service, key in IMAGE_KEYS.items():
-        out.setdefault(key, {})["image"] = split_ref(images[service])
+    for service in DEPLOYMENTS:
+        out.setdefault(service, {})["image"] = split_ref(images[service])
     out["operator"]["converter"]["image"] = split_ref(images["converter"])
     return out
 

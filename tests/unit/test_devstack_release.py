@@ -10,7 +10,7 @@ from devstack.network import NODE_IP
 from devstack.servers import release
 from tests.unit.test_chart_render import CHART, Doc, container_env, named, render
 
-IMAGES = {s: f"localhost/mp4mp3/{s}:abc{i}" for i, s in enumerate(release.IMAGE_KEYS | {"converter": ""})}
+IMAGES = {s: f"localhost/mp4mp3/{s}:abc{i}" for i, s in enumerate((*release.DEPLOYMENTS, "converter"))}
 DATA_ENV = {
     "MONGO_URI": "mongodb://127.0.0.1:25017/mp4mp3",
     "AMQP_URL": "amqp://mp4mp3:s3cret@127.0.0.1:23672/%2F",
@@ -59,7 +59,7 @@ def test_a_cluster_ip_service_gets_no_node_port() -> None:
 
 
 def test_every_image_is_the_local_build_and_never_pulled(docs: tuple[Doc, ...]) -> None:
-    for name in release.IMAGE_KEYS:
+    for name in release.DEPLOYMENTS:
         (container,) = named(docs, "Deployment", f"mp4mp3-{name}")["spec"]["template"]["spec"]["containers"]
         assert container["image"] == IMAGES[name]
         assert container["imagePullPolicy"] == "Never"
@@ -71,7 +71,7 @@ def test_every_image_is_the_local_build_and_never_pulled(docs: tuple[Doc, ...]) 
 def test_no_bundled_server_runs_and_pods_use_the_devstacks_at_the_node_address(docs: tuple[Doc, ...]) -> None:
     assert not [d for d in docs if d["kind"] == "StatefulSet"]
     assert {d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"} == {
-        f"mp4mp3-{name}" for name in release.IMAGE_KEYS
+        f"mp4mp3-{name}" for name in release.DEPLOYMENTS
     }
     gateway = container_env(docs, "mp4mp3-gateway")
     assert gateway["GATEWAY_MONGO_URI"] == f"mongodb://{NODE_IP}:25017/mp4mp3"
