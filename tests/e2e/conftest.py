@@ -85,11 +85,13 @@ def converter_pod_start_latency(
     result = summary(latencies)
     (devstack.cfg.state / "e2e-pod-start.json").write_text(json.dumps(result, indent=2) + "\n")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"converter pods, created -> running: p50 {result['p50']:.1f} s, p95 {result['p95']:.1f} s "
-            f"over {result['pods']} pods"
-        )
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # teardown output is captured otherwise
+            reporter.write_line(
+                f"converter pods, created -> running: p50 {result['p50']:.1f} s, p95 {result['p95']:.1f} s "
+                f"over {result['pods']} pods"
+            )
 
 
 def start_latencies(pods: list[dict[str, Any]]) -> list[float]:
