@@ -6,6 +6,7 @@ The devstack's own operator watches namespace mp4mp3 only, so it never meets the
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 from dataclasses import dataclass, field
@@ -16,11 +17,21 @@ import gridfs
 import yaml
 
 from common.resources import CHUNK_SIZE, GROUP, JOB_LABEL, OWNER_LABEL, VERSION, job_name
+from devstack.config import Config
 from devstack.process import wait_until as wait_for
+from devstack.servers.release import pod_visible
 from tests.support.operator_harness import EventTap, OperatorProcess
 from tests.support.world import World, quietly
 
 HEALTH_PORTS = itertools.count(38400)  # this suite's range: 38400-38409
+
+
+@functools.cache
+def converter_image() -> str:
+    """The converter image as the devstack built and imported it (built only if missing)."""
+    from devstack.images import ensure_images  # buildah's wrappers only when a world needs them
+
+    return ensure_images(Config.from_env())["converter"]
 
 
 @dataclass
@@ -48,8 +59,11 @@ class OperatorWorld(World):
             "OPERATOR_HEALTH_PORT": str(next(HEALTH_PORTS)),
             "OPERATOR_PEERING_NAME": f"mp4mp3-operator-{self.tag}",
             "OPERATOR_PEER_ID": f"test-{self.tag}-{len(self.operators)}",
-            "OPERATOR_CONVERTER_IMAGE": "mp4mp3/converter:test",
-            "OPERATOR_CONVERTER_MONGO_URI": self.mongo_uri,
+            # the converter pods run on the devstack's node from the image built here, and reach
+            # FerretDB at the node's address (a pod's loopback is not the host's)
+            "OPERATOR_CONVERTER_IMAGE": converter_image(),
+            "OPERATOR_CONVERTER_IMAGE_PULL_POLICY": "Never",
+            "OPERATOR_CONVERTER_MONGO_URI": pod_visible(self.mongo_uri),
             "KUBECONFIG": str(self.kubeconfig),
             **overrides,
         }
