@@ -54,7 +54,9 @@ class Settings(BaseSettings):
 
     # -- conversion.requested -------------------------------------------------------------------
     requested_queue: str = "operator.requested"
-    requested_max_attempts: int = 5  # then the message is parked
+    # an accepted upload must outlive an API server outage (the gateway answered 202 already):
+    # the first attempt, then an hour of retries 5 s apart, and only then parked
+    requested_max_attempts: int = 721
     requested_retry_delay_ms: int = 5000
 
     @model_validator(mode="after")

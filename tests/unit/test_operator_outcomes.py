@@ -140,3 +140,23 @@ def test_an_unexpected_client_error_is_retried_not_lost() -> None:
 
     assert isinstance(settled(Unreachable(), requested().body(), failures_before=0), Requeue)
     assert isinstance(settled(Unreachable(), requested().body(), failures_before=2), Parking)
+
+
+def test_by_default_a_request_outlives_an_api_server_outage_of_an_hour() -> None:
+    """The gateway has answered 202: conversion.requested is parked only after an hour of the API
+    server refusing (with the settings' defaults), not after half a minute."""
+    from conversion_operator.settings import Settings
+
+    fields = Settings.model_fields
+    attempts = fields["requested_max_attempts"].default
+    delay_ms = fields["requested_retry_delay_ms"].default
+    consumer = build_consumer("amqp://unused", "q", handler(Recorder()), attempts, delay_ms)
+    waited, failures = 0.0, 0
+    while True:
+        failures += 1
+        action = consumer.policy.settle(Retry("API server unreachable"), failures - 1)
+        if isinstance(action, Parking):
+            break
+        assert isinstance(action, Requeue)
+        waited += action.delay
+    assert waited >= 3600
