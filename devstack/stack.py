@@ -10,41 +10,19 @@ from collections.abc import Iterable, Iterator
 
 from devstack.config import Config
 from devstack.servers.base import Server
-from devstack.servers.ferretdb import FerretDB
-from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer
-from devstack.servers.mariadb import MariaDB
-from devstack.servers.node import Bridge, Containerd, CoreDNS, Kubelet, KubeProxy, Scheduler
-from devstack.servers.postgres import Postgres
-from devstack.servers.rabbitmq import RabbitMQ
+from devstack.servers.platform import NODE, platform_classes
+from devstack.servers.platform import data_env as platform_data_env
+from devstack.servers.platform import pod_env as platform_pod_env
 from devstack.servers.release import Release
 from devstack.servers.services import SERVICES, Service
-from devstack.servers.smtp import MailServer
 
-# start order; stop is the reverse. The node's servers (Bridge first, so the others can bind its
-# address; the rest after the control plane) run only in the default devstack: Config.node
-NODE_FIRST: list[type[Server]] = [Bridge]
-NODE_LAST: list[type[Server]] = [Scheduler, Containerd, Kubelet, KubeProxy, CoreDNS]
-NODE = [cls.name for cls in NODE_FIRST + NODE_LAST]  # names, for tests that `up` a part of the stack
-SERVER_CLASSES: list[type[Server]] = [
-    MariaDB,
-    RabbitMQ,
-    Postgres,
-    FerretDB,
-    MailServer,
-    Etcd,
-    KubeAPIServer,
-    ControllerManager,
-    Release,  # the system itself, as the Helm chart installs it; last: it runs on all the above
-]
+__all__ = ["NODE", "Stack", "server_classes"]
 
 
 def server_classes(cfg: Config) -> list[type[Server]]:
-    """SERVER_CLASSES, with the node around them when this devstack runs one (the release runs on
-    the node: no node, no release)."""
-    if not cfg.node:
-        return [cls for cls in SERVER_CLASSES if cls is not Release]
-    at = SERVER_CLASSES.index(ControllerManager) + 1
-    return [*NODE_FIRST, *SERVER_CLASSES[:at], *NODE_LAST, *SERVER_CLASSES[at:]]
+    """What `make up` runs, in start order: the platform, then the system itself as the Helm chart
+    installs it (last: it runs on all the above; no node, no release)."""
+    return [*platform_classes(cfg), *([Release] if cfg.node else [])]
 
 
 class Stack:
@@ -122,20 +100,11 @@ class Stack:
 
     def data_env(self) -> dict[str, str]:
         """The env of the servers only (not of our services): what services are configured from."""
-        env: dict[str, str] = {}
-        for server in self.servers.values():
-            if not isinstance(server, Service | Release):
-                env.update(server.env())
-        return env
+        return platform_data_env(self.cfg)
 
     def pod_env(self) -> dict[str, str]:
-        """The servers' env as a pod sees it (MYSQL_URL, AMQP_URL, MONGO_URI, SMTP_HOST, ... on the
-        node's bridge address); empty without a node. What the chart gets as its external servers."""
-        env: dict[str, str] = {}
-        for server in self.servers.values():
-            if not isinstance(server, Service | Release):
-                env.update(server.pod_env())
-        return env
+        """The servers' env as a pod sees it; empty without a node (devstack.servers.platform)."""
+        return platform_pod_env(self.cfg)
 
     def urls(self) -> dict[str, str]:
         urls: dict[str, str] = {}

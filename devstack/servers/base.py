@@ -7,6 +7,7 @@ import secrets
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from devstack.bridge import ensure_bridge
 from devstack.config import LOOPBACK, Config
 from devstack.network import NODE_IP
 from devstack.process import ManagedProcess, StartError, port_open
@@ -41,10 +42,8 @@ class Server(ABC):
     def start(self) -> None:
         if self.running():
             return
-        if self.cfg.node and self.name != "bridge":
-            from devstack.servers.node import Bridge  # late: node.py builds on this module
-
-            Bridge(self.cfg).start()  # servers bind its address
+        if self.cfg.node:
+            ensure_bridge(self.cfg)  # servers bind its address
         for proc in self.processes:
             proc.stop()  # a half-started leftover of ours
         taken = [p for p in self.ports() if port_open(p)]

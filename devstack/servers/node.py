@@ -21,6 +21,7 @@ import psutil
 import yaml
 
 from devstack import host
+from devstack.bridge import bridge_up, ensure_bridge, record_path
 from devstack.config import LOOPBACK, ROOT
 from devstack.kube import ApiError, Kube
 from devstack.network import (
@@ -64,25 +65,16 @@ class Bridge(Server):
 
     @property
     def record(self) -> Path:
-        return self.home / "host-before-up.json"
+        return record_path(self.cfg)
 
     def running(self) -> bool:
         return self.ready()
 
     def ready(self) -> bool:
-        out = subprocess.run(
-            ["ip", "-o", "-4", "addr", "show", "dev", BRIDGE], capture_output=True, text=True
-        )
-        return out.returncode == 0 and f"inet {BRIDGE_ADDRESS}" in out.stdout
+        return bridge_up()
 
     def launch(self) -> None:
-        host.record(self.record)
-        if not Path(f"/sys/class/net/{BRIDGE}").exists():
-            subprocess.run(["ip", "link", "add", BRIDGE, "type", "bridge"], check=True)
-        subprocess.run(["ip", "addr", "replace", BRIDGE_ADDRESS, "dev", BRIDGE], check=True)
-        subprocess.run(["ip", "link", "set", BRIDGE, "up"], check=True)
-        # Service traffic between two pods on this bridge must pass kube-proxy's iptables rules
-        host.enable_bridge_netfilter()
+        ensure_bridge(self.cfg)
 
     def stop(self) -> bool:
         was = self.ready() or self.record.exists()

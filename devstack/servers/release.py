@@ -23,6 +23,7 @@ from devstack.config import LOOPBACK, ROOT
 from devstack.network import NODE_IP
 from devstack.process import ManagedProcess, StartError, wait_until
 from devstack.servers.kubernetes import KubeServer
+from devstack.servers.platform import pod_env
 
 RELEASE = "mp4mp3"
 NAMESPACE = "mp4mp3"
@@ -127,10 +128,9 @@ class Release(KubeServer):
 
     def launch(self) -> None:
         from devstack.images import ensure_images  # imports buildah's wrappers only when needed
-        from devstack.stack import Stack  # the servers' env, without a cycle at import
 
         images = ensure_images(self.cfg)
-        self.write_values(values(images, Stack(self.cfg).pod_env()))
+        self.write_values(values(images, pod_env(self.cfg)))
         digest = self.digest()
         if self.installed.exists() and self.installed.read_text() == digest and self.ready():
             return

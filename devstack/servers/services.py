@@ -28,6 +28,7 @@ from devstack.kube import ApiError, Kube
 from devstack.pki import kubeconfig
 from devstack.servers.base import Server, devstack_secret
 from devstack.servers.kubernetes import KubeServer
+from devstack.servers.platform import data_env
 from devstack.servers.release import pod_visible
 
 NAMESPACE = "mp4mp3"
@@ -212,9 +213,7 @@ class Service(KubeServer):
             super().start()
 
     def data_env(self) -> Env:
-        from devstack.stack import Stack  # the data servers' env, without a cycle at import
-
-        return Stack(self.cfg).data_env()
+        return data_env(self.cfg)
 
     def service_env(self) -> Env:
         return {"PYTHONUNBUFFERED": "1", "LOG_LEVEL": "INFO", **self.spec.env(self.cfg, self.data_env())}
