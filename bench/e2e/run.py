@@ -204,6 +204,11 @@ def _collect(jobs: list[Job], observer: Observer, mail: MailWatcher, mongo_uri: 
             )
             if mp3:
                 job.times["conversion_done"] = _epoch(mp3["uploadDate"])
+                # the kubelet reports a pod Running at its next status sync (about a second on this
+                # node): a converter done sooner is first seen Running after its MP3 was stored.
+                # It started before that; the watch's moment is only an upper bound.
+                if job.times.get("pod_started", 0.0) > job.times["conversion_done"]:
+                    job.times["pod_started"] = job.times["conversion_done"]
             if job.name in mail.sent:
                 job.times["email_sent"] = mail.sent[job.name]
     finally:
