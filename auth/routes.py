@@ -22,6 +22,7 @@ from auth.deps import (
     HasherDep,
     KeysDep,
     SettingsDep,
+    SignupThrottleDep,
     ThrottleDep,
 )
 from auth.passwords import policy_problem
@@ -43,15 +44,41 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     "/signup",
     status_code=status.HTTP_201_CREATED,
     response_model=UserOut,
-    responses={409: {"model": ErrorOut, "description": "The email is taken"}, **UNAVAILABLE},
+    responses={
+        409: {"model": ErrorOut, "description": "The email is taken"},
+        429: {"model": ErrorOut, "description": "Too many signups from this client; see Retry-After"},
+        **UNAVAILABLE,
+    },
 )
-def signup(body: SignupRequest, settings: SettingsDep, db: DatabaseDep, hasher: HasherDep) -> UserOut:
-    """Create an account. Emails are unique case-insensitively; the password is stored as argon2id."""
+def signup(
+    request: Request,
+    body: SignupRequest,
+    settings: SettingsDep,
+    db: DatabaseDep,
+    hasher: HasherDep,
+    throttle: SignupThrottleDep,
+) -> UserOut:
+    """Create an account. Emails are unique case-insensitively; the password is stored as argon2id.
+    Each client may sign up a limited number of times per window (taken addresses count too)."""
     problem = policy_problem(body.password, body.email, settings.password_min_length)
     if problem:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=[{"type": "password_policy", "loc": ["body", "password"], "msg": problem}],
+        )
+    client = _client(request)
+    with db.connection() as conn:
+        wait = throttle.retry_after(conn, client=client)
+        if not wait:
+            throttle.record(conn, client=client)
+    if wait:
+        log.info(kv(event="signup.throttled", client=client, retry_after=wait))
+        limit = throttle.limit
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"Too many signups from this client (the limit is {limit.max_failures} per "
+            f"{_duration(limit.window.total_seconds())}); try again in {wait} seconds.",
+            headers={"Retry-After": str(wait)},
         )
     password_hash = hasher.hash(body.password)
     try:
@@ -92,7 +119,7 @@ def login(
     else:
         raise _unauthorized("Send your email and password as JSON or with HTTP Basic.")
     key = users.email_key(email)
-    client = request.client.host if request.client else "unknown"
+    client = _client(request)
     with db.connection() as conn:
         wait = throttle.retry_after(conn, email_key=key, client=client)
         user = None if wait else users.find_by_email(conn, key)
@@ -175,6 +202,20 @@ def readyz(db: DatabaseDep, keys: KeysDep) -> Any:
         )
     checks["mysql"] = "ok"
     return Health(status="ready", checks=checks)
+
+
+def _client(request: Request) -> str:
+    """The client's address: the TCP peer, or what a trusted proxy forwarded (see app.py)."""
+    return request.client.host if request.client else "unknown"
+
+
+def _duration(seconds: float) -> str:
+    """3600 -> 'hour', 7200 -> '2 hours', 90 -> '90 seconds'."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = int(seconds // size)
+            return unit if count == 1 else f"{count} {unit}s"
+    return f"{int(seconds)} seconds"
 
 
 def _unauthorized(detail: str, challenge: str = BASIC_CHALLENGE) -> HTTPException:

@@ -50,6 +50,20 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(default=900, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
 
+    # --- signup throttling: every signup that reaches MySQL counts (created or taken alike), so
+    # one client can neither mass-create accounts nor probe many addresses for a 409 ---
+    signups_per_client: int = Field(default=20, ge=1)
+    signup_window_seconds: int = Field(
+        default=3600, ge=1, description="Also how long a client waits once over"
+    )
+
+    # --- clients behind proxies ---
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated IPs or CIDRs of proxies (the gateway, the ingress controller) whose "
+        "X-Forwarded-For names the client for throttling; empty: the TCP peer is the client",
+    )
+
     # --- MySQL connections ---
     mysql_pool_size: int = Field(default=8, ge=0, description="Idle connections kept open")
     mysql_connect_timeout_seconds: float = Field(default=3.0, gt=0)

@@ -14,12 +14,12 @@ from starlette.requests import ClientDisconnect
 
 from common import logs
 from common.logs import kv
-from gateway import jobs
+from gateway import jobs, security
 from gateway.resources import Resources
 from gateway.routes import downloads, health, seed
 from gateway.routes import jobs as job_routes
 from gateway.settings import Settings, get_settings
-from gateway.uploads import UploadRejected
+from gateway.uploads import ClosingRefusal, UploadRejected
 
 log = logging.getLogger("gateway")
 
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (job_routes.router, downloads.router, seed.router, health.router):
         app.include_router(router)
     _install_error_handlers(app)
+    security.install(app, settings)
     return app
 
 
@@ -81,7 +82,15 @@ def _problem(code: int, detail: str, headers: dict[str, str] | None = None) -> J
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UploadRejected)
-    async def upload_rejected(_: Request, exc: UploadRejected) -> JSONResponse:
+    async def upload_rejected(request: Request, exc: UploadRejected) -> JSONResponse:
+        if exc.close:
+            settings: Settings = app.dependency_overrides.get(get_settings, get_settings)()
+            return ClosingRefusal(
+                exc.status_code,
+                exc.detail,
+                linger_seconds=settings.reject_linger_seconds if exc.linger else 0.0,
+                linger_bytes=settings.drain_limit_bytes,
+            )
         return _problem(exc.status_code, exc.detail)
 
     @app.exception_handler(jobs.NotFound)

@@ -48,7 +48,28 @@ class Settings(BaseSettings):
         description="After rejecting an upload, read up to this much more of the body so the client "
         "receives the 4xx instead of a reset connection",
     )
+    upload_idle_timeout_seconds: float = Field(
+        60.0, gt=0, description="An upload that sends nothing for this long is cut off (408) and removed"
+    )
+    reject_linger_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="After answering an oversized upload, how long its connection may go on "
+        "receiving (discarded) before it is closed, so the client reads the 413",
+    )
     download_read_bytes: int = Field(1 * MiB, ge=64 * 1024, le=16 * MiB, description="Bytes per read")
+
+    # clients behind proxies
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated IPs or CIDRs of proxies (the ingress controller) whose "
+        "X-Forwarded-For names the client; empty: the TCP peer is the client",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://app.example) whose pages may call the API "
+        "from a browser; empty: none (CORS closed)",
+    )
 
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 

@@ -35,6 +35,7 @@ NAMESPACE = "mp4mp3"
 TOKEN_SECONDS = 7 * 24 * 3600
 JWT_ISSUER = "mp4mp3-auth"
 JWT_AUDIENCE = "mp4mp3"
+DEVSTACK_SIGNUPS_PER_CLIENT = 1_000_000
 
 Env = dict[str, str]
 
@@ -80,6 +81,9 @@ def _auth_env(cfg: Config, env: Env) -> Env:
         "AUTH_GENERATE_KEYS": "true",  # devstack only: the chart mounts keys from a Secret
         "AUTH_ISSUER": JWT_ISSUER,
         "AUTH_AUDIENCE": JWT_AUDIENCE,
+        "AUTH_TRUSTED_PROXIES": LOOPBACK,  # the host-process gateway forwards its clients' addresses
+        # the test suites and the bench sign up thousands of users from this one host
+        "AUTH_SIGNUPS_PER_CLIENT": str(DEVSTACK_SIGNUPS_PER_CLIENT),
     }
 
 

@@ -50,7 +50,7 @@ UPLOAD_ROUTE: dict[str, Any] = {
     "status_code": status.HTTP_202_ACCEPTED,
     "response_model": Job,
     "response_model_by_alias": True,
-    "responses": problems(400, 401, 413, 415, 422, 503),
+    "responses": problems(400, 401, 408, 413, 415, 422, 503),
     "openapi_extra": UPLOAD_BODY,
 }
 
