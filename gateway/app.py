@@ -90,8 +90,9 @@ def _install_error_handlers(app: FastAPI) -> None:
                 exc.detail,
                 linger_seconds=settings.reject_linger_seconds if exc.linger else 0.0,
                 linger_bytes=settings.drain_limit_bytes,
+                headers=exc.headers,
             )
-        return _problem(exc.status_code, exc.detail)
+        return _problem(exc.status_code, exc.detail, exc.headers or None)
 
     @app.exception_handler(jobs.NotFound)
     async def not_found(_: Request, exc: jobs.NotFound) -> JSONResponse:

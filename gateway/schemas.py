@@ -151,10 +151,11 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "No such job (or not yours: the same answer)",
         408: "The upload stalled (nothing arrived for a while); the connection is closed",
         409: "The job is not in a state that allows this",
-        413: "The video is larger than the limit; answered at once and the connection closed",
+        413: "The video is larger than the limit or your storage quota; answered at once, connection closed",
         415: "Not multipart/form-data, or the file is not an MP4 (ISO-BMFF) video",
         416: "The range is outside the file",
         422: "Empty file, missing 'file' part, or an invalid option",
+        429: "Too many uploads this hour or conversions in progress; see Retry-After",
         502: "The auth service answered something unusable",
         503: "A service the gateway needs is unreachable; try again",
     }

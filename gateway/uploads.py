@@ -47,12 +47,25 @@ class UploadRejected(Exception):
     """``close``: answer now and close the connection rather than read more of the body;
     ``linger``: before closing, let a client that is still sending finish writing briefly."""
 
-    def __init__(self, status_code: int, detail: str, *, close: bool = False, linger: bool = True) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        *,
+        close: bool = False,
+        linger: bool = True,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
         self.close = close
         self.linger = linger
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class ClosingRefusal(JSONResponse):
@@ -62,8 +75,18 @@ class ClosingRefusal(JSONResponse):
     before the client reads it; so, like nginx's lingering close, the body still arriving is read
     and discarded for at most ``linger_seconds`` (and ``linger_bytes``), none of it stored."""
 
-    def __init__(self, status_code: int, detail: str, *, linger_seconds: float, linger_bytes: int) -> None:
-        super().__init__({"detail": detail}, status_code=status_code, headers={"Connection": "close"})
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        *,
+        linger_seconds: float,
+        linger_bytes: int,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            {"detail": detail}, status_code=status_code, headers={**(headers or {}), "Connection": "close"}
+        )
         self._linger_seconds = linger_seconds
         self._linger_bytes = linger_bytes
 
@@ -81,6 +104,14 @@ class ClosingRefusal(JSONResponse):
 
 
 @dataclass(frozen=True)
+class Room:
+    """The most one upload may store, and the sentence that refuses more."""
+
+    max_bytes: int
+    too_large: str
+
+
+@dataclass(frozen=True)
 class ReceivedUpload:
     video: StoredFile
     filename: str
@@ -90,10 +121,11 @@ class ReceivedUpload:
 class _VideoTarget(BaseTarget):
     """The file part: checks the leading bytes, enforces the size cap, streams into GridFS."""
 
-    def __init__(self, writer: GridFSWriter, max_bytes: int) -> None:
+    def __init__(self, writer: GridFSWriter, max_bytes: int, too_large: str) -> None:
         super().__init__()
         self.writer = writer
         self.max_bytes = max_bytes
+        self.too_large = too_large
         self.received = 0
         self.started = False
         self.finished = False
@@ -108,11 +140,7 @@ class _VideoTarget(BaseTarget):
     async def on_data_received_async(self, chunk: bytes) -> None:
         self.received += len(chunk)
         if self.received > self.max_bytes:
-            raise UploadRejected(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-                f"The video is larger than the limit of {human(self.max_bytes)}.",
-                close=True,
-            )
+            raise UploadRejected(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, self.too_large, close=True)
         if not self._checked:
             self._head += chunk
             if len(self._head) < HEAD_BYTES:
@@ -135,27 +163,30 @@ class _VideoTarget(BaseTarget):
         self._checked = True
 
 
-async def receive(request: Request, db: Database, settings: Settings, user: User) -> ReceivedUpload:
+async def receive(
+    request: Request, db: Database, settings: Settings, user: User, room: Room | None = None
+) -> ReceivedUpload:
     """Read the whole multipart body of ``request`` into GridFS; the video is committed only if
-    everything about the upload is acceptable."""
+    everything about the upload is acceptable. ``room``: how much this user may store now (the
+    upload cap unless their quota leaves less)."""
+    room = room or Room(
+        settings.max_upload_bytes,
+        f"The video is larger than the limit of {human(settings.max_upload_bytes)}.",
+    )
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise UploadRejected(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             "Send the video as multipart/form-data with the file in a part named 'file'.",
         )
-    declared = _content_length(request)
-    if declared is not None and declared > settings.max_upload_bytes + FORM_OVERHEAD:
-        raise UploadRejected(  # refused without reading a byte
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            f"The video is larger than the limit of {human(settings.max_upload_bytes)}.",
-            close=True,
-        )
+    declared = content_length(request)
+    if declared is not None and declared > room.max_bytes + FORM_OVERHEAD:  # refused without reading a byte
+        raise UploadRejected(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, room.too_large, close=True)
     writer = GridFSWriter(db, VIDEOS_BUCKET, batch_bytes=settings.upload_batch_bytes)
     body = _Body(request, settings.upload_idle_timeout_seconds)
     started = time.monotonic()
     try:
-        target, fields = await _parse(request, body, writer, settings.max_upload_bytes)
+        target, fields = await _parse(request, body, writer, room)
         try:
             options = parse_options(fields)
         except InvalidOptions as exc:
@@ -192,13 +223,13 @@ async def receive(request: Request, db: Database, settings: Settings, user: User
 
 
 async def _parse(
-    request: Request, body: _Body, writer: GridFSWriter, max_bytes: int
+    request: Request, body: _Body, writer: GridFSWriter, room: Room
 ) -> tuple[_VideoTarget, dict[str, str]]:
     try:
         parser = StreamingFormDataParser(headers=request.headers, strict=True)
     except ParseFailedException as exc:
         raise UploadRejected(status.HTTP_400_BAD_REQUEST, f"Unusable multipart header: {exc}.") from None
-    target = _VideoTarget(writer, max_bytes)
+    target = _VideoTarget(writer, room.max_bytes, room.too_large)
     parser.register(FILE_FIELD, target)
     values = {name: ValueTarget(validator=MaxSizeValidator(MAX_FIELD_BYTES)) for name in FIELDS}
     for name, value in values.items():
@@ -266,7 +297,7 @@ class _Body:
             return
 
 
-def _content_length(request: Request) -> int | None:
+def content_length(request: Request) -> int | None:
     try:
         return int(request.headers["content-length"])
     except (KeyError, ValueError):

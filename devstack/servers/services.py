@@ -36,6 +36,7 @@ TOKEN_SECONDS = 7 * 24 * 3600
 JWT_ISSUER = "mp4mp3-auth"
 JWT_AUDIENCE = "mp4mp3"
 DEVSTACK_SIGNUPS_PER_CLIENT = 1_000_000
+DOWNLOAD_LINK_SECRET = "download-link-secret"  # the key in the devstack's secrets.json
 
 Env = dict[str, str]
 
@@ -102,6 +103,7 @@ def _gateway_env(cfg: Config, env: Env) -> Env:
         "GATEWAY_JWT_AUDIENCE": JWT_AUDIENCE,
         "GATEWAY_NAMESPACE": NAMESPACE,
         "GATEWAY_PUBLIC_URL": f"http://{LOOPBACK}:{cfg.ports.gateway}",
+        "GATEWAY_DOWNLOAD_LINK_SECRET": secret(cfg, DOWNLOAD_LINK_SECRET),
         "KUBECONFIG": str(cfg.dir("gateway") / "kubeconfig"),
     }
 
@@ -140,6 +142,7 @@ def _notification_env(cfg: Config, env: Env) -> Env:
         "NOTIFY_SMTP_STARTTLS": "false",
         "NOTIFY_MAIL_FROM": "mp4mp3 <no-reply@mp4mp3.localhost>",
         "NOTIFY_PUBLIC_URL": f"http://{LOOPBACK}:{cfg.ports.gateway}",
+        "NOTIFY_DOWNLOAD_LINK_SECRET": secret(cfg, DOWNLOAD_LINK_SECRET),
     }
 
 

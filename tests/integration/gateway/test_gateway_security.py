@@ -11,6 +11,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from common import links
 from devstack.process import wait_until as wait_for
 from tests.support.gateway_harness import GatewayProcess, MiB, mp4_like
 from tests.support.gateway_world import GatewayWorld, User
@@ -198,3 +199,134 @@ def test_cors_admits_only_the_configured_origins(
     assert listed.headers["access-control-allow-origin"] == "https://other.example"
     assert "location" in listed.headers["access-control-expose-headers"].lower()
     assert listed.headers["x-content-type-options"] == "nosniff"
+
+
+# --- per-user limits ------------------------------------------------------------------------------
+
+NO_LIMITS = {
+    "GATEWAY_STORAGE_QUOTA_BYTES": "0",
+    "GATEWAY_JOBS_IN_FLIGHT": "0",
+    "GATEWAY_UPLOADS_PER_HOUR": "0",
+}
+
+
+def _upload(http: httpx.Client, gateway: GatewayProcess, user: User, size: int = MiB // 2) -> httpx.Response:
+    data = b"".join(mp4_like(size)[0])
+    return http.post(f"{gateway.url}/jobs", headers=user.headers, files={"file": ("v.mp4", data)})
+
+
+def test_jobs_in_flight_are_limited_and_a_finished_one_frees_its_place_with_a_fake_status(
+    start_gateway: Callable[..., GatewayProcess],
+    world: GatewayWorld,
+    signup: Callable[[], User],
+    http: httpx.Client,
+) -> None:
+    gateway = start_gateway(**{**NO_LIMITS, "GATEWAY_JOBS_IN_FLIGHT": "2"})
+    user, other = signup(), signup()
+    first, second = _upload(http, gateway, user), _upload(http, gateway, user)
+
+    third = _upload(http, gateway, user)
+    assert (first.status_code, second.status_code, third.status_code) == (202, 202, 429)
+    assert third.json()["detail"] == (
+        "You have 2 conversions in progress; the limit is 2 at once. "
+        "Wait for one to finish (or cancel one) and upload again."
+    )
+    assert "Retry-After" in third.headers
+    assert _upload(http, gateway, other).status_code == 202  # another user is not affected
+
+    world.set_status(first.json()["id"], phase="Succeeded")  # the test plays the operator
+    assert _upload(http, gateway, user).status_code == 202
+
+
+def test_uploads_per_hour_are_limited_and_deleting_jobs_gives_none_back(
+    start_gateway: Callable[..., GatewayProcess], signup: Callable[[], User], http: httpx.Client
+) -> None:
+    gateway = start_gateway(**{**NO_LIMITS, "GATEWAY_UPLOADS_PER_HOUR": "2"})
+    user = signup()
+    ids = [_upload(http, gateway, user).json()["id"] for _ in range(2)]
+    for job_id in ids:
+        assert http.delete(f"{gateway.url}/jobs/{job_id}", headers=user.headers).status_code == 204
+
+    refused = _upload(http, gateway, user)
+
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith(
+        "You have uploaded 2 videos in the last hour; the limit is 2 per hour. Try again in "
+    )
+    assert 3500 < int(refused.headers["Retry-After"]) <= 3600
+
+
+def test_the_storage_quota_refuses_early_and_mid_stream_naming_the_quota(
+    start_gateway: Callable[..., GatewayProcess],
+    world: GatewayWorld,
+    signup: Callable[[], User],
+    http: httpx.Client,
+) -> None:
+    gateway = start_gateway(**{**NO_LIMITS, "GATEWAY_STORAGE_QUOTA_BYTES": str(3 * MiB)})
+    user = signup()
+    assert _upload(http, gateway, user, 2 * MiB).status_code == 202
+    before = world.stored(user.id)
+    quota = (
+        "Your storage quota is 3 MiB (videos and MP3s) and 2 MiB of it is used: "
+        "delete jobs you no longer need to upload this video."
+    )
+
+    declared = _upload(http, gateway, user, 2 * MiB)  # Content-Length: refused before reading
+    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:  # chunked: cut at 1 MiB
+        sock.sendall(_head(user, length=None) + _chunked(FILE_PART))
+        sock.sendall(_chunked(b"".join(mp4_like(2 * MiB)[0])))
+        answer, _, _ = _answer_and_close(sock, timeout=15)
+
+    assert declared.status_code == 413 and declared.json()["detail"] == quota
+    assert answer.startswith(b"HTTP/1.1 413 ") and quota.encode() in answer
+    wait_for(lambda: world.stored(user.id) == before, 10, "the refused upload's chunks to be removed")
+    assert _upload(http, gateway, user, MiB // 2).status_code == 202  # what fits is still accepted
+
+
+# --- signed download links ------------------------------------------------------------------------
+
+LINK_SECRET = "a-test-download-link-secret-of-48-bytes-long!!!"
+
+
+def test_an_emailed_link_downloads_its_job_without_a_token_until_the_job_is_deleted_with_a_fake_mp3(
+    start_gateway: Callable[..., GatewayProcess],
+    world: GatewayWorld,
+    signup: Callable[[], User],
+    http: httpx.Client,
+) -> None:
+    gateway = start_gateway(GATEWAY_DOWNLOAD_LINK_SECRET=LINK_SECRET)
+    user = signup()
+    ids = [_upload(http, gateway, user).json()["id"] for _ in range(2)]
+    mp3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb" * 50_000
+    for job_id in ids:
+        world.complete(job_id, mp3, owner=user.id)  # the test plays the converter and the operator
+    # what the notification service puts in the email (common/links.py, the same secret)
+    link = links.sign(secret=LINK_SECRET, job=ids[0], owner=user.id, ttl_seconds=600)
+    url = f"{gateway.url}/jobs/{ids[0]}/mp3"
+
+    fetched = http.get(url, params={"link": link})  # no Authorization header
+    other_job = http.get(f"{gateway.url}/jobs/{ids[1]}/mp3", params={"link": link})
+    expired = http.get(
+        url,
+        params={
+            "link": links.sign(
+                secret=LINK_SECRET, job=ids[0], owner=user.id, ttl_seconds=60, now=int(time.time()) - 3600
+            )
+        },
+    )
+    forged = http.get(
+        url, params={"link": links.sign(secret="x" * 48, job=ids[0], owner=user.id, ttl_seconds=600)}
+    )
+    no_secret = http.get(f"{start_gateway().url}/jobs/{ids[0]}/mp3", params={"link": link})
+
+    assert fetched.status_code == 200 and fetched.content == mp3
+    assert (
+        other_job.status_code == 401
+        and other_job.json()["detail"] == "This download link is for another job."
+    )
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+    assert forged.status_code == 401 and forged.json()["detail"] == "This download link is not valid."
+    assert no_secret.status_code == 401
+    assert http.delete(f"{gateway.url}/jobs/{ids[0]}", headers=user.headers).status_code == 204
+    revoked = http.get(url, params={"link": link})
+    assert revoked.status_code == 404  # deleting the job revoked its link
