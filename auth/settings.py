@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     issuer: str = "mp4mp3-auth"
     audience: str = "mp4mp3"
     token_ttl_seconds: int = Field(default=900, ge=30, le=24 * 3600)
+    refresh_ttl_seconds: int = Field(
+        default=30 * 24 * 3600, ge=300, description="How long a session lasts without a login"
+    )
     leeway_seconds: int = Field(default=10, ge=0, le=300, description="Clock skew tolerated on exp/iat")
 
     # --- passwords ---

@@ -16,7 +16,7 @@ from common import logs
 from common.logs import kv
 from gateway import jobs, security
 from gateway.resources import Resources
-from gateway.routes import downloads, health, seed
+from gateway.routes import downloads, health, seed, sessions
 from gateway.routes import jobs as job_routes
 from gateway.settings import Settings, get_settings
 from gateway.uploads import ClosingRefusal, UploadRejected
@@ -65,11 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "jobs", "description": "Upload videos and follow their conversion"},
             {"name": "downloads", "description": "Fetch the MP3s"},
             {"name": "seed-compatible", "description": "The original project's routes, for its clients"},
+            {"name": "sessions", "description": "Keep (refresh) and end (logout) a login's session"},
             {"name": "health", "description": "Probes for Kubernetes"},
         ],
     )
     app.dependency_overrides[get_settings] = lambda: settings
-    for router in (job_routes.router, downloads.router, seed.router, health.router):
+    for router in (job_routes.router, downloads.router, seed.router, sessions.router, health.router):
         app.include_router(router)
     _install_error_handlers(app)
     security.install(app, settings)

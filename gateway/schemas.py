@@ -133,7 +133,13 @@ class Token(BaseModel):
         extra="allow",
         json_schema_extra={
             "examples": [
-                {"access_token": "eyJhbGciOiJSUzI1NiIs...", "token_type": "bearer", "expires_in": 900}
+                {
+                    "access_token": "eyJhbGciOiJSUzI1NiIs...",
+                    "token_type": "bearer",
+                    "expires_in": 900,
+                    "refresh_token": "4f1c...e2.Xq3...",
+                    "refresh_expires_in": 2592000,
+                }
             ]
         },
     )
@@ -141,6 +147,8 @@ class Token(BaseModel):
     access_token: str
     token_type: str
     expires_in: int
+    refresh_token: str | None = None
+    refresh_expires_in: int | None = None
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     jwt_audience: str = Field(description="Expected `aud` claim")
     jwt_leeway_seconds: float = Field(10.0, ge=0, le=300, description="Clock skew tolerated on exp/iat")
     jwks_cache_seconds: float = Field(300.0, gt=0, description="How long fetched keys are trusted")
+    token_version_cache_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long a user's token version is trusted: a logged-out token passes at most this long",
+    )
     jwks_min_refresh_seconds: float = Field(
         5.0, ge=0, description="At most one JWKS fetch per this interval (unknown kids cannot force more)"
     )

@@ -3,16 +3,19 @@ and stalled uploads are cut off early and leave nothing behind; ..."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
 from common import links
 from devstack.process import wait_until as wait_for
+from tests.support.cli_harness import Cli, new_account
 from tests.support.gateway_harness import GatewayProcess, MiB, mp4_like
 from tests.support.gateway_world import GatewayWorld, User
 
@@ -330,3 +333,90 @@ def test_an_emailed_link_downloads_its_job_without_a_token_until_the_job_is_dele
     assert http.delete(f"{gateway.url}/jobs/{ids[0]}", headers=user.headers).status_code == 204
     revoked = http.get(url, params={"link": link})
     assert revoked.status_code == 404  # deleting the job revoked its link
+
+
+# --- sessions -------------------------------------------------------------------------------------
+
+
+def test_logout_through_the_gateway_ends_the_session_and_its_access_tokens_within_seconds(
+    start_gateway: Callable[..., GatewayProcess], world: GatewayWorld, http: httpx.Client
+) -> None:
+    gateway = start_gateway(GATEWAY_TOKEN_VERSION_CACHE_SECONDS="2")
+    email, password = f"gw-{secrets.token_hex(5)}@mp4mp3.localhost", secrets.token_urlsafe(16)
+    assert (
+        http.post(f"{world.auth_url}/signup", json={"email": email, "password": password}).status_code == 201
+    )
+    first = http.post(f"{gateway.url}/login", auth=(email, password)).json()
+    other_device = http.post(f"{gateway.url}/login", auth=(email, password)).json()
+    refreshed = http.post(f"{gateway.url}/refresh", json={"refresh_token": first["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    access = refreshed.json()["access_token"]
+    bearer = {"Authorization": f"Bearer {access}"}
+    assert http.get(f"{gateway.url}/jobs", headers=bearer).status_code == 200
+
+    out = http.post(f"{gateway.url}/logout", json={"refresh_token": refreshed.json()["refresh_token"]})
+    logged_out_at = time.monotonic()
+
+    assert out.status_code == 204
+    wait_for(
+        lambda: http.get(f"{gateway.url}/jobs", headers=bearer).status_code == 401,
+        10,
+        "the old token refused",
+    )
+    assert time.monotonic() - logged_out_at < 5  # the access token had 15 minutes left
+    refused = http.get(f"{gateway.url}/jobs", headers=bearer)
+    assert refused.json()["detail"] == "This session was logged out; log in again."
+    again = http.post(f"{gateway.url}/refresh", json={"refresh_token": refreshed.json()["refresh_token"]})
+    assert again.status_code == 401
+    # another device's session refreshes into tokens of the new version; a new login works too
+    renewed = http.post(f"{gateway.url}/refresh", json={"refresh_token": other_device["refresh_token"]})
+    assert renewed.status_code == 200
+    renewed_bearer = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
+    assert http.get(f"{gateway.url}/jobs", headers=renewed_bearer).status_code == 200
+
+
+def test_the_cli_renews_its_login_with_the_refresh_token_and_logout_ends_the_session(
+    start_gateway: Callable[..., GatewayProcess], world: GatewayWorld, http: httpx.Client, tmp_path: Path
+) -> None:
+    gateway = start_gateway(GATEWAY_TOKEN_VERSION_CACHE_SECONDS="1")
+    cli = Cli(
+        tmp_path / "config",
+        {
+            "MP4MP3_CONFIG_DIR": str(tmp_path / "config"),
+            "MP4MP3_API": gateway.url,
+            "MP4MP3_AUTH_API": world.auth_url,
+            "MP4MP3_PASSWORD": None,
+        },
+    )
+    account = new_account()
+    signed_up = cli("signup", "--email", account.email, "--password-stdin", stdin=account.password + "\n")
+    assert signed_up.exit_code == 0, signed_up.output
+    config = cli.store().load()
+    first = config.sessions[gateway.url]
+    assert first.refresh_token
+    # the access token runs out (the test moves the stored expiry instead of waiting 15 minutes)
+    first.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    cli.store().save(config)
+
+    listed = cli("jobs")
+
+    assert listed.exit_code == 0, listed.output
+    renewed = cli.store().load().sessions[gateway.url]
+    # a new pair (the access token may be byte-identical when issued in the same second as the login)
+    assert renewed.refresh_token != first.refresh_token
+    assert renewed.expires_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)
+
+    out = cli("logout")
+
+    assert out.exit_code == 0, out.output
+    assert gateway.url not in cli.store().load().sessions
+    spent = http.post(f"{gateway.url}/refresh", json={"refresh_token": renewed.refresh_token})
+    assert spent.status_code == 401  # ended on the server, not only forgotten here
+    wait_for(
+        lambda: (
+            http.get(f"{gateway.url}/jobs", headers={"Authorization": f"Bearer {renewed.token}"}).status_code
+            == 401
+        ),
+        5,
+        "the logged-out access token to be refused",
+    )
