@@ -112,7 +112,8 @@ class TokenVersions:
         self._auth_url = auth_url.rstrip("/")
         self._http = http
         self._ttl = ttl
-        self._cached: dict[str, tuple[float, int]] = {}  # user -> (monotonic time fetched, version)
+        # user -> (monotonic time fetched, version; None: auth knows no such user)
+        self._cached: dict[str, tuple[float, int | None]] = {}
 
     async def current(self, user_id: str) -> int | None:
         now = time.monotonic()
@@ -121,10 +122,8 @@ class TokenVersions:
             return hit[1]
         try:
             resp = await self._http.get(f"{self._auth_url}/users/{user_id}/token-version")
-            if resp.status_code == 404:
-                return None  # not a user auth knows (a token of test keys, or a deleted account)
-            resp.raise_for_status()
-            version = int(resp.json()["version"])
+            # 404: not a user auth knows (a token of other keys the JWKS trusts): no version applies
+            version = None if resp.status_code == 404 else int(resp.raise_for_status().json()["version"])
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             log.warning(kv(event="token_version.fetch_failed", user=user_id, error=exc))
             return hit[1] if hit else None
