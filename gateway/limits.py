@@ -66,7 +66,7 @@ def decide(usage: Usage, settings: Settings, declared: int | None) -> Room:
     cap = settings.max_upload_bytes
     too_large = f"The video is larger than the limit of {human(cap)}."
     if declared is not None and declared > cap + FORM_OVERHEAD:  # over the cap whatever the quota
-        raise _exceeded(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, too_large)
+        raise _exceeded(status.HTTP_413_CONTENT_TOO_LARGE, too_large)
     if settings.storage_quota_bytes:
         left = max(0, settings.storage_quota_bytes - usage.stored_bytes)
         quota = (
@@ -74,7 +74,7 @@ def decide(usage: Usage, settings: Settings, declared: int | None) -> Room:
             f"{human(usage.stored_bytes)} of it is used: delete jobs you no longer need to upload this video."
         )
         if left == 0 or (declared is not None and declared > left + FORM_OVERHEAD):
-            raise _exceeded(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, quota)
+            raise _exceeded(status.HTTP_413_CONTENT_TOO_LARGE, quota)
         if left < cap:
             return Room(max_bytes=left, too_large=quota)
     return Room(max_bytes=cap, too_large=too_large)

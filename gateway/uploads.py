@@ -140,7 +140,7 @@ class _VideoTarget(BaseTarget):
     async def on_data_received_async(self, chunk: bytes) -> None:
         self.received += len(chunk)
         if self.received > self.max_bytes:
-            raise UploadRejected(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, self.too_large, close=True)
+            raise UploadRejected(status.HTTP_413_CONTENT_TOO_LARGE, self.too_large, close=True)
         if not self._checked:
             self._head += chunk
             if len(self._head) < HEAD_BYTES:
@@ -181,7 +181,7 @@ async def receive(
         )
     declared = content_length(request)
     if declared is not None and declared > room.max_bytes + FORM_OVERHEAD:  # refused without reading a byte
-        raise UploadRejected(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, room.too_large, close=True)
+        raise UploadRejected(status.HTTP_413_CONTENT_TOO_LARGE, room.too_large, close=True)
     writer = GridFSWriter(db, VIDEOS_BUCKET, batch_bytes=settings.upload_batch_bytes)
     body = _Body(request, settings.upload_idle_timeout_seconds)
     started = time.monotonic()
