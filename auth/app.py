@@ -11,12 +11,13 @@ from fastapi import FastAPI, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from auth import migrations, routes
 from auth.database import Database, DatabaseUnavailable
 from auth.keys import KeyStore
 from auth.passwords import PasswordHasher
-from auth.ratelimit import Limit, LoginThrottle
+from auth.ratelimit import Limit, LoginThrottle, SignupThrottle
 from auth.settings import Settings, get_settings
 from common import logs
 from common.logs import kv
@@ -37,6 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
+    trusted = (settings or get_settings()).trusted_proxies.strip()
+    if trusted:
+        # The throttles key on request.client: behind the gateway or an ingress controller that is
+        # the proxy, unless the proxy's X-Forwarded-For is believed. Only from these addresses: a
+        # client talking to auth directly could otherwise pick a fresh address per attempt.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     app.include_router(routes.router)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -64,6 +71,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.throttle = LoginThrottle(
         per_email=Limit(settings.login_failures_per_email, window, lockout),
         per_client=Limit(settings.login_failures_per_client, window, lockout),
+    )
+    signup_window = timedelta(seconds=settings.signup_window_seconds)
+    app.state.signup_throttle = SignupThrottle(
+        Limit(settings.signups_per_client, signup_window, signup_window)
     )
     database = Database(
         settings.mysql_url.get_secret_value(),

@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicC
 from auth.database import Database
 from auth.keys import KeyStore
 from auth.passwords import PasswordHasher
-from auth.ratelimit import LoginThrottle
+from auth.ratelimit import LoginThrottle, SignupThrottle
 from auth.settings import Settings, get_settings
 
 REALM = "mp4mp3"
@@ -63,10 +63,16 @@ class Utf8Basic(HTTPBasic):
         return HTTPBasicCredentials(username=email, password=password)
 
 
+def get_signup_throttle(request: Request) -> SignupThrottle:
+    throttle: SignupThrottle = request.app.state.signup_throttle
+    return throttle
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
+SignupThrottleDep = Annotated[SignupThrottle, Depends(get_signup_throttle)]
 BasicDep = Annotated[HTTPBasicCredentials | None, Depends(Utf8Basic())]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]

@@ -63,6 +63,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        3,
+        "sessions: refresh tokens and token versions",
+        (
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS token_version INT UNSIGNED NOT NULL DEFAULT 0",
+            """
+            CREATE TABLE IF NOT EXISTS refresh_tokens (
+                id CHAR(32) CHARACTER SET ascii NOT NULL,
+                family CHAR(32) CHARACTER SET ascii NOT NULL,
+                user_id CHAR(32) CHARACTER SET ascii NOT NULL,
+                secret_hash CHAR(64) CHARACTER SET ascii NOT NULL,
+                created_at DATETIME(6) NOT NULL,
+                expires_at DATETIME(6) NOT NULL,
+                used_at DATETIME(6) NULL,
+                revoked_at DATETIME(6) NULL,
+                PRIMARY KEY (id),
+                KEY refresh_tokens_family (family),
+                KEY refresh_tokens_expiry (expires_at)
+            ) ENGINE=InnoDB
+            """,
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

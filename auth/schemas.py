@@ -37,6 +37,19 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the token expires")
+    refresh_token: str = Field(
+        description="Exchange it at POST /refresh for new tokens before the access token expires; "
+        "each works once (a second use revokes the session). POST /logout revokes it"
+    )
+    refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class TokenVersion(BaseModel):
+    version: int = Field(description="Access tokens whose `ver` claim is lower were logged out")
 
 
 class Claims(BaseModel):

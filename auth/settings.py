@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     issuer: str = "mp4mp3-auth"
     audience: str = "mp4mp3"
     token_ttl_seconds: int = Field(default=900, ge=30, le=24 * 3600)
+    refresh_ttl_seconds: int = Field(
+        default=30 * 24 * 3600, ge=300, description="How long a session lasts without a login"
+    )
     leeway_seconds: int = Field(default=10, ge=0, le=300, description="Clock skew tolerated on exp/iat")
 
     # --- passwords ---
@@ -49,6 +52,20 @@ class Settings(BaseSettings):
     login_failures_per_client: int = Field(default=20, ge=1)
     login_failure_window_seconds: int = Field(default=900, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
+
+    # --- signup throttling: every signup that reaches MySQL counts (created or taken alike), so
+    # one client can neither mass-create accounts nor probe many addresses for a 409 ---
+    signups_per_client: int = Field(default=20, ge=1)
+    signup_window_seconds: int = Field(
+        default=3600, ge=1, description="Also how long a client waits once over"
+    )
+
+    # --- clients behind proxies ---
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated IPs or CIDRs of proxies (the gateway, the ingress controller) whose "
+        "X-Forwarded-For names the client for throttling; empty: the TCP peer is the client",
+    )
 
     # --- MySQL connections ---
     mysql_pool_size: int = Field(default=8, ge=0, description="Idle connections kept open")

@@ -21,8 +21,18 @@ class Issued:
 
 
 def issue(
-    *, user_id: str, email: str, ring: KeyRing, issuer: str, audience: str, ttl: int, now: int | None = None
+    *,
+    user_id: str,
+    email: str,
+    ring: KeyRing,
+    issuer: str,
+    audience: str,
+    ttl: int,
+    version: int = 0,
+    now: int | None = None,
 ) -> Issued:
+    """``version``: the user's token version (``ver``); logging out raises it, and the gateway
+    refuses tokens of an older one (auth/sessions.py)."""
     issued_at = int(time.time()) if now is None else now
     claims = {
         "sub": user_id,
@@ -31,6 +41,7 @@ def issue(
         "exp": issued_at + ttl,
         "iss": issuer,
         "aud": audience,
+        "ver": version,
     }
     signer = ring.signer
     assert signer.private is not None

@@ -94,7 +94,9 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         env: dict[str, str] = {"MP4MP3_DEVSTACK_DIR": str(self.cfg.state)}
-        for server in self.servers.values():
+        # host services a test started (AUTH_URL...) first: the chart's release, where it runs, wins
+        running = [service for service in self.host_services.values() if service.running()]
+        for server in [*running, *self.servers.values()]:
             env.update(server.env())
         return env
 

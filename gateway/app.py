@@ -14,12 +14,12 @@ from starlette.requests import ClientDisconnect
 
 from common import logs
 from common.logs import kv
-from gateway import jobs
+from gateway import jobs, security
 from gateway.resources import Resources
-from gateway.routes import downloads, health, seed
+from gateway.routes import downloads, health, seed, sessions
 from gateway.routes import jobs as job_routes
 from gateway.settings import Settings, get_settings
-from gateway.uploads import UploadRejected
+from gateway.uploads import ClosingRefusal, UploadRejected
 
 log = logging.getLogger("gateway")
 
@@ -65,13 +65,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "jobs", "description": "Upload videos and follow their conversion"},
             {"name": "downloads", "description": "Fetch the MP3s"},
             {"name": "seed-compatible", "description": "The original project's routes, for its clients"},
+            {"name": "sessions", "description": "Keep (refresh) and end (logout) a login's session"},
             {"name": "health", "description": "Probes for Kubernetes"},
         ],
     )
     app.dependency_overrides[get_settings] = lambda: settings
-    for router in (job_routes.router, downloads.router, seed.router, health.router):
+    for router in (job_routes.router, downloads.router, seed.router, sessions.router, health.router):
         app.include_router(router)
     _install_error_handlers(app)
+    security.install(app, settings)
     return app
 
 
@@ -81,8 +83,17 @@ def _problem(code: int, detail: str, headers: dict[str, str] | None = None) -> J
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UploadRejected)
-    async def upload_rejected(_: Request, exc: UploadRejected) -> JSONResponse:
-        return _problem(exc.status_code, exc.detail)
+    async def upload_rejected(request: Request, exc: UploadRejected) -> JSONResponse:
+        if exc.close:
+            settings: Settings = app.dependency_overrides.get(get_settings, get_settings)()
+            return ClosingRefusal(
+                exc.status_code,
+                exc.detail,
+                linger_seconds=settings.reject_linger_seconds if exc.linger else 0.0,
+                linger_bytes=settings.drain_limit_bytes,
+                headers=exc.headers,
+            )
+        return _problem(exc.status_code, exc.detail, exc.headers or None)
 
     @app.exception_handler(jobs.NotFound)
     async def not_found(_: Request, exc: jobs.NotFound) -> JSONResponse:

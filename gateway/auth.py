@@ -3,6 +3,8 @@
 Keys are cached; a token naming an unknown ``kid`` triggers a refetch (auth rotated its key),
 at most once per ``jwks_min_refresh_seconds`` so that made-up kids cannot flood auth. The
 algorithm is pinned to RS256 before any key is looked at; exp, iat, iss and aud are required.
+A token of a user who has logged out since (its ``ver`` below the user's token version, asked of
+auth and cached for a few seconds) is refused.
 """
 
 from __future__ import annotations
@@ -99,12 +101,52 @@ def parse_jwks(document: Any) -> dict[str, Any]:
     return keys
 
 
+class TokenVersions:
+    """Each user's token version, from auth's ``GET /users/{id}/token-version``, cached for
+    ``ttl`` seconds: how long a logged-out access token can still pass. When auth cannot be
+    asked, the last known version stands (or none: tokens verify as before sessions existed)."""
+
+    MAX_CACHED = 50_000
+
+    def __init__(self, auth_url: str, http: httpx.AsyncClient, ttl: float = 5.0) -> None:
+        self._auth_url = auth_url.rstrip("/")
+        self._http = http
+        self._ttl = ttl
+        # user -> (monotonic time fetched, version; None: auth knows no such user)
+        self._cached: dict[str, tuple[float, int | None]] = {}
+
+    async def current(self, user_id: str) -> int | None:
+        now = time.monotonic()
+        hit = self._cached.get(user_id)
+        if hit and now - hit[0] < self._ttl:
+            return hit[1]
+        try:
+            resp = await self._http.get(f"{self._auth_url}/users/{user_id}/token-version")
+            # 404: not a user auth knows (a token of other keys the JWKS trusts): no version applies
+            version = None if resp.status_code == 404 else int(resp.raise_for_status().json()["version"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            log.warning(kv(event="token_version.fetch_failed", user=user_id, error=exc))
+            return hit[1] if hit else None
+        if len(self._cached) >= self.MAX_CACHED:
+            self._cached = {u: v for u, v in self._cached.items() if now - v[0] < self._ttl}
+        self._cached[user_id] = (now, version)
+        return version
+
+
 class TokenVerifier:
-    def __init__(self, keys: JWKSCache, issuer: str, audience: str, leeway: float = 10.0) -> None:
+    def __init__(
+        self,
+        keys: JWKSCache,
+        issuer: str,
+        audience: str,
+        leeway: float = 10.0,
+        versions: TokenVersions | None = None,
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway
+        self._versions = versions
 
     async def verify(self, token: str) -> User:
         kid = signing_kid(token)
@@ -117,4 +159,9 @@ class TokenVerifier:
             raise InvalidToken("The token's subject is not a valid user id.")
         if not isinstance(email, str) or "@" not in email:
             raise InvalidToken("The token's email claim is not an email address.")
+        if self._versions is not None:
+            current = await self._versions.current(sub)
+            version = claims.get("ver", 0)
+            if current is not None and (not isinstance(version, int) or version < current):
+                raise InvalidToken("This session was logged out; log in again.")
         return User(id=sub, email=email)

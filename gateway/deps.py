@@ -10,15 +10,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import httpx
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pymongo.database import Database
 
+from common import links
 from common.tokens import InvalidToken
 from gateway.auth import KeysUnavailable, TokenVerifier, User
 from gateway.events import Publisher
 from gateway.jobs import JobService
 from gateway.k8s import ConversionJobs
+from gateway.limits import UserLimits
 from gateway.resources import Indexes, Resources
 from gateway.settings import Settings, get_settings
 
@@ -68,6 +70,13 @@ AuthHttpDep = Annotated[httpx.AsyncClient, Depends(get_auth_http)]
 IndexesDep = Annotated[Indexes, Depends(get_indexes)]
 VerifierDep = Annotated[TokenVerifier, Depends(get_verifier)]
 
+
+def get_limits(db: DbDep, conversion_jobs: ConversionJobsDep, settings: SettingsDep) -> UserLimits:
+    return UserLimits(db, conversion_jobs, settings)
+
+
+LimitsDep = Annotated[UserLimits, Depends(get_limits)]
+
 _bearer = HTTPBearer(auto_error=False, description="An access token from the auth service's POST /login")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -93,3 +102,32 @@ async def current_user(credentials: BearerDep, verifier: VerifierDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def mp3_caller(
+    job_id: str,
+    credentials: BearerDep,
+    verifier: VerifierDep,
+    settings: SettingsDep,
+    link: Annotated[
+        str | None,
+        Query(description="A signed download link's token (from the email); replaces the bearer token"),
+    ] = None,
+) -> User:
+    """Who may download this job's MP3: the bearer token's user, or the owner an emailed link names
+    (for this job only, until it expires; a deleted job's link finds nothing)."""
+    if link is None:
+        return await current_user(credentials, verifier)
+    secret = settings.download_link_secret
+    if secret is None:
+        raise _unauthorized("Download links are not enabled here; log in and use a bearer token.")
+    try:
+        owner = links.verify(
+            link, secret=secret.get_secret_value(), job=job_id, leeway=settings.jwt_leeway_seconds
+        )
+    except links.InvalidLink as exc:
+        raise _unauthorized(str(exc)) from None
+    return User(id=owner, email="")
+
+
+Mp3Caller = Annotated[User, Depends(mp3_caller)]

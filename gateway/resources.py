@@ -15,7 +15,7 @@ from pymongo.database import Database
 from common.kube import load_configuration
 from common.logs import kv
 from gateway import storage
-from gateway.auth import JWKSCache, TokenVerifier
+from gateway.auth import JWKSCache, TokenVerifier, TokenVersions
 from gateway.events import Publisher
 from gateway.jobs import JobService
 from gateway.k8s import ConversionJobs, http_client
@@ -77,8 +77,13 @@ class Resources:
             ttl=settings.jwks_cache_seconds,
             min_refresh_interval=settings.jwks_min_refresh_seconds,
         )
+        versions = TokenVersions(str(settings.auth_url), auth_http, ttl=settings.token_version_cache_seconds)
         verifier = TokenVerifier(
-            keys, settings.jwt_issuer, settings.jwt_audience, leeway=settings.jwt_leeway_seconds
+            keys,
+            settings.jwt_issuer,
+            settings.jwt_audience,
+            leeway=settings.jwt_leeway_seconds,
+            versions=versions,
         )
         jobs = JobService(
             db=db,

@@ -133,7 +133,13 @@ class Token(BaseModel):
         extra="allow",
         json_schema_extra={
             "examples": [
-                {"access_token": "eyJhbGciOiJSUzI1NiIs...", "token_type": "bearer", "expires_in": 900}
+                {
+                    "access_token": "eyJhbGciOiJSUzI1NiIs...",
+                    "token_type": "bearer",
+                    "expires_in": 900,
+                    "refresh_token": "4f1c...e2.Xq3...",
+                    "refresh_expires_in": 2592000,
+                }
             ]
         },
     )
@@ -141,6 +147,8 @@ class Token(BaseModel):
     access_token: str
     token_type: str
     expires_in: int
+    refresh_token: str | None = None
+    refresh_expires_in: int | None = None
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -149,11 +157,13 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         400: "The request body is malformed",
         401: "No valid bearer token",
         404: "No such job (or not yours: the same answer)",
+        408: "The upload stalled (nothing arrived for a while); the connection is closed",
         409: "The job is not in a state that allows this",
-        413: "The video is larger than the limit",
+        413: "The video is larger than the limit or your storage quota; answered at once, connection closed",
         415: "Not multipart/form-data, or the file is not an MP4 (ISO-BMFF) video",
         416: "The range is outside the file",
         422: "Empty file, missing 'file' part, or an invalid option",
+        429: "Too many uploads this hour or conversions in progress; see Retry-After",
         502: "The auth service answered something unusable",
         503: "A service the gateway needs is unreachable; try again",
     }

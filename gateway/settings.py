@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     jwt_audience: str = Field(description="Expected `aud` claim")
     jwt_leeway_seconds: float = Field(10.0, ge=0, le=300, description="Clock skew tolerated on exp/iat")
     jwks_cache_seconds: float = Field(300.0, gt=0, description="How long fetched keys are trusted")
+    token_version_cache_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long a user's token version is trusted: a logged-out token passes at most this long",
+    )
     jwks_min_refresh_seconds: float = Field(
         5.0, ge=0, description="At most one JWKS fetch per this interval (unknown kids cannot force more)"
     )
@@ -48,7 +53,39 @@ class Settings(BaseSettings):
         description="After rejecting an upload, read up to this much more of the body so the client "
         "receives the 4xx instead of a reset connection",
     )
+    # per-user limits (0: none)
+    storage_quota_bytes: int = Field(
+        20 * 1024 * MiB, ge=0, description="Bytes of videos and MP3s one user may keep (413 above)"
+    )
+    jobs_in_flight: int = Field(5, ge=0, description="Conversions one user may have unfinished at once (429)")
+    uploads_per_hour: int = Field(30, ge=0, description="Uploads one user may make per rolling hour (429)")
+    upload_idle_timeout_seconds: float = Field(
+        60.0, gt=0, description="An upload that sends nothing for this long is cut off (408) and removed"
+    )
+    reject_linger_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="After answering an oversized upload, how long its connection may go on "
+        "receiving (discarded) before it is closed, so the client reads the 413",
+    )
     download_read_bytes: int = Field(1 * MiB, ge=64 * 1024, le=16 * MiB, description="Bytes per read")
+
+    # download links in emails (common/links.py): the notification service signs with the same secret
+    download_link_secret: SecretStr | None = Field(
+        None, description="Verifies emailed download links (at least 32 bytes); unset: links are refused"
+    )
+
+    # clients behind proxies
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated IPs or CIDRs of proxies (the ingress controller) whose "
+        "X-Forwarded-For names the client; empty: the TCP peer is the client",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://app.example) whose pages may call the API "
+        "from a browser; empty: none (CORS closed)",
+    )
 
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 

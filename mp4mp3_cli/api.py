@@ -109,6 +109,25 @@ class Api:
             raise CliError(ExitCode.SERVER_ERROR, f"{self.base_url}/login answered without an access token.")
         return token
 
+    def refresh(self, refresh_token: str) -> dict[str, Any] | None:
+        """New tokens for a refresh token; None if the server refuses it (revoked, reused, expired)."""
+        resp = self._request(
+            "POST", "/refresh", what="renewing the login", json={"refresh_token": refresh_token}
+        )
+        if resp.status_code in (400, 401, 404, 405, 422):
+            return None
+        token = self._json(resp, what="renewing the login", login_hint=False)
+        return token if isinstance(token.get("access_token"), str) else None
+
+    def logout(self, refresh_token: str) -> bool:
+        """End the session on the server; False if it did not know it (already ended)."""
+        resp = self._request("POST", "/logout", what="the logout", json={"refresh_token": refresh_token})
+        if resp.status_code in (401, 404, 405):
+            return False
+        if not resp.is_success:
+            raise from_response(resp.status_code, resp.content, what="the logout", login_hint=False)
+        return True
+
     # -- jobs -------------------------------------------------------------------------------------
 
     def upload(

@@ -35,9 +35,15 @@ class Session:
     email: str
     token: str
     expires_at: dt.datetime
+    # exchanged at POST /refresh for a new token when this one runs out (servers that issue one)
+    refresh_token: str | None = None
+    refresh_expires_at: dt.datetime | None = None
 
     def expired(self, now: dt.datetime) -> bool:
         return now >= self.expires_at
+
+    def renewable(self, now: dt.datetime) -> bool:
+        return bool(self.refresh_token) and (self.refresh_expires_at is None or now < self.refresh_expires_at)
 
 
 @dataclass
@@ -53,20 +59,33 @@ class StoredConfig:
         return {
             "api": self.api,
             "auth_api": self.auth_api,
-            "sessions": {
-                url: {**asdict(s), "expires_at": s.expires_at.isoformat()} for url, s in self.sessions.items()
-            },
+            "sessions": {url: _session_json(s) for url, s in self.sessions.items()},
         }
 
     @classmethod
     def from_json(cls, document: Any) -> StoredConfig:
         if not isinstance(document, dict):
             raise ValueError("not a JSON object")
-        sessions = {
-            url: Session(str(s["email"]), str(s["token"]), dt.datetime.fromisoformat(s["expires_at"]))
-            for url, s in (document.get("sessions") or {}).items()
-        }
+        sessions = {url: _session(s) for url, s in (document.get("sessions") or {}).items()}
         return cls(api=document.get("api"), auth_api=document.get("auth_api"), sessions=sessions)
+
+
+def _session_json(session: Session) -> dict[str, Any]:
+    out = {**asdict(session), "expires_at": session.expires_at.isoformat()}
+    if session.refresh_expires_at is not None:
+        out["refresh_expires_at"] = session.refresh_expires_at.isoformat()
+    return out
+
+
+def _session(stored: dict[str, Any]) -> Session:
+    refresh_until = stored.get("refresh_expires_at")
+    return Session(
+        str(stored["email"]),
+        str(stored["token"]),
+        dt.datetime.fromisoformat(stored["expires_at"]),
+        refresh_token=str(stored["refresh_token"]) if stored.get("refresh_token") else None,
+        refresh_expires_at=dt.datetime.fromisoformat(refresh_until) if refresh_until else None,
+    )
 
 
 class ConfigStore:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -23,6 +24,25 @@ def pick_url(option: str | None, env: str | None, stored: str | None, default: s
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CliError(ExitCode.USAGE, f"{name} must be an http:// or https:// URL, not {url!r}.")
     return normalize_url(url)
+
+
+RENEW_MARGIN = dt.timedelta(seconds=30)  # renew a token this close to its end: it must outlast the request
+
+
+def session_from_tokens(email: str, tokens: dict[str, Any], now: dt.datetime) -> Session:
+    """What a login or a refresh answered, as a stored session."""
+    now = now.replace(microsecond=0)
+    expires_in = tokens.get("expires_in")
+    lifetime = dt.timedelta(seconds=expires_in if isinstance(expires_in, int) and expires_in > 0 else 86400)
+    refresh_in = tokens.get("refresh_expires_in")
+    refresh = tokens.get("refresh_token")
+    return Session(
+        email=email,
+        token=str(tokens["access_token"]),
+        expires_at=now + lifetime,
+        refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+        refresh_expires_at=now + dt.timedelta(seconds=refresh_in) if isinstance(refresh_in, int) else None,
+    )
 
 
 def require_session(config: StoredConfig, api: str, now: dt.datetime) -> Session:
@@ -71,7 +91,26 @@ class Invocation:
         return cls(settings, store, config, api_url, auth_url)
 
     def client(self, *, logged_in: bool = True) -> Api:
-        token = None
-        if logged_in:
-            token = require_session(self.config, self.api_url, dt.datetime.now(dt.UTC)).token
+        token = self.session().token if logged_in else None
         return Api(self.api_url, token=token, timeout=self.settings.timeout_seconds)
+
+    def session(self) -> Session:
+        """The stored login for this API, renewed with its refresh token when its access token
+        has run out (or is about to); the renewed tokens are stored."""
+        now = dt.datetime.now(dt.UTC)
+        stored = self.config.session(self.api_url)
+        if stored is not None and stored.expired(now + RENEW_MARGIN) and stored.renewable(now):
+            assert stored.refresh_token is not None
+            with Api(self.api_url, timeout=self.settings.timeout_seconds) as api:
+                tokens = api.refresh(stored.refresh_token)
+            if tokens is None:
+                del self.config.sessions[self.api_url]
+                self.store.save(self.config)
+                raise CliError(
+                    ExitCode.NOT_LOGGED_IN,
+                    f"Your login to {self.api_url} as {stored.email} has ended (logged out, or expired). "
+                    "Run `mp4mp3 login` again.",
+                )
+            self.config.sessions[self.api_url] = session_from_tokens(stored.email, tokens, now)
+            self.store.save(self.config)
+        return require_session(self.config, self.api_url, now)

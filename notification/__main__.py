@@ -35,9 +35,19 @@ def build(settings: Settings) -> Consumer[Outcome]:
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             ca_file=str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
         ),
-        compose=functools.partial(compose, cfg=MailSettings(settings.mail_from, settings.public_url)),
+        compose=functools.partial(compose, cfg=_mail_settings(settings)),
     )
     return build_consumer(settings, delivery)
+
+
+def _mail_settings(settings: Settings) -> MailSettings:
+    secret = settings.download_link_secret
+    return MailSettings(
+        settings.mail_from,
+        settings.public_url,
+        link_secret=secret.get_secret_value() if secret else None,
+        link_ttl_seconds=settings.download_link_ttl_seconds,
+    )
 
 
 def main() -> int:

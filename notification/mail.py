@@ -18,8 +18,9 @@ from email.utils import format_datetime, parseaddr
 from functools import cache
 from importlib import resources
 from string import Template
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+from common import links
 from common.durations import human_duration
 from common.events import ConversionFailed, ConversionSucceeded
 
@@ -41,6 +42,7 @@ ADVICE = {
 DEFAULT_ADVICE = (
     "Please try uploading the video again. If it fails again, contact support and quote the job id below."
 )
+LOGIN_ACCESS = "log in with the account you uploaded it from"
 FALLBACK_EXPLANATION = "The conversion stopped because of an error on our side."
 
 
@@ -52,18 +54,34 @@ class InvalidRecipient(ValueError):
 class MailSettings:
     sender: str  # From header, e.g. "mp4mp3 <no-reply@example.com>"
     public_url: str  # base URL of the REST API
+    link_secret: str | None = None  # signs download links that need no login (common/links.py)
+    link_ttl_seconds: int = 7 * 24 * 3600
 
 
 def compose(event: Outcome, cfg: MailSettings, now: dt.datetime | None = None) -> EmailMessage:
     """The email for ``event``; raises ``InvalidRecipient`` when its owner's address is unusable."""
     recipient = _recipient(event.owner.email)
     filename = _clean(event.source_filename) or "(unnamed video)"
+    now = now or dt.datetime.now(dt.UTC)
     if isinstance(event, ConversionSucceeded):
         subject = f"Your MP3 is ready: {_shorten(filename)}"
+        url, access = download_url(cfg.public_url, event.job.name), LOGIN_ACCESS
+        if cfg.link_secret:
+            token = links.sign(
+                secret=cfg.link_secret,
+                job=event.job.name,
+                owner=event.owner.user_id,
+                ttl_seconds=cfg.link_ttl_seconds,
+                now=int(now.timestamp()),
+            )
+            url = f"{url}?{urlencode({links.QUERY_PARAMETER: token})}"
+            until = now + dt.timedelta(seconds=cfg.link_ttl_seconds)
+            access = f"the link works without logging in until {until:%d %B %Y, %H:%M} UTC"
         fields = {
             "filename": filename,
             "details": _details(event),
-            "download_url": download_url(cfg.public_url, event.job.name),
+            "download_url": url,
+            "access": access,
             "job": event.job.name,
         }
         template = "succeeded"
@@ -82,7 +100,7 @@ def compose(event: Outcome, cfg: MailSettings, now: dt.datetime | None = None) -
     msg["From"] = cfg.sender
     msg["To"] = recipient
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(now or dt.datetime.now(dt.UTC))
+    msg["Date"] = format_datetime(now)
     # stable per event: a receiving system can drop a copy we might send twice after a crash
     msg["Message-ID"] = f"<{event.event_id}@{_domain(cfg.sender)}>"
     msg["X-Mp4mp3-Job"] = event.job.name

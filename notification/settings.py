@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common import links
 from common.messaging import EVENTS_EXCHANGE
 
 
@@ -51,6 +52,12 @@ class Settings(BaseSettings):
     # --- the mail ---
     mail_from: str = Field(description='The sender, e.g. "mp4mp3 <no-reply@example.com>"')
     public_url: str = Field(description="Base URL users reach the REST API at; links are built on it")
+    download_link_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs download links that work without logging in (the gateway holds the same "
+        "secret, at least 32 bytes); unset: links ask the user to log in",
+    )
+    download_link_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, description="How long a link works")
 
     # --- sent-event records (de-duplication) ---
     sent_collection: str = "notifications_sent"
@@ -64,6 +71,9 @@ class Settings(BaseSettings):
             raise ValueError("set both NOTIFY_SMTP_USER and NOTIFY_SMTP_PASSWORD, or neither")
         if self.retry_initial_delay_seconds > self.retry_max_delay_seconds:
             raise ValueError("NOTIFY_RETRY_INITIAL_DELAY_SECONDS exceeds NOTIFY_RETRY_MAX_DELAY_SECONDS")
+        secret = self.download_link_secret.get_secret_value() if self.download_link_secret else ""
+        if secret and len(secret.encode()) < links.MIN_SECRET_BYTES:
+            raise ValueError(f"NOTIFY_DOWNLOAD_LINK_SECRET must be at least {links.MIN_SECRET_BYTES} bytes")
         if not self.public_url.startswith(("http://", "https://")):
             raise ValueError("NOTIFY_PUBLIC_URL must be an http(s) URL")
         return self

@@ -35,6 +35,8 @@ NAMESPACE = "mp4mp3"
 TOKEN_SECONDS = 7 * 24 * 3600
 JWT_ISSUER = "mp4mp3-auth"
 JWT_AUDIENCE = "mp4mp3"
+DEVSTACK_SIGNUPS_PER_CLIENT = 1_000_000
+DOWNLOAD_LINK_SECRET = "download-link-secret"  # the key in the devstack's secrets.json
 
 Env = dict[str, str]
 
@@ -80,6 +82,9 @@ def _auth_env(cfg: Config, env: Env) -> Env:
         "AUTH_GENERATE_KEYS": "true",  # devstack only: the chart mounts keys from a Secret
         "AUTH_ISSUER": JWT_ISSUER,
         "AUTH_AUDIENCE": JWT_AUDIENCE,
+        "AUTH_TRUSTED_PROXIES": LOOPBACK,  # the host-process gateway forwards its clients' addresses
+        # the test suites and the bench sign up thousands of users from this one host
+        "AUTH_SIGNUPS_PER_CLIENT": str(DEVSTACK_SIGNUPS_PER_CLIENT),
     }
 
 
@@ -98,6 +103,7 @@ def _gateway_env(cfg: Config, env: Env) -> Env:
         "GATEWAY_JWT_AUDIENCE": JWT_AUDIENCE,
         "GATEWAY_NAMESPACE": NAMESPACE,
         "GATEWAY_PUBLIC_URL": f"http://{LOOPBACK}:{cfg.ports.gateway}",
+        "GATEWAY_DOWNLOAD_LINK_SECRET": secret(cfg, DOWNLOAD_LINK_SECRET),
         "KUBECONFIG": str(cfg.dir("gateway") / "kubeconfig"),
     }
 
@@ -136,6 +142,7 @@ def _notification_env(cfg: Config, env: Env) -> Env:
         "NOTIFY_SMTP_STARTTLS": "false",
         "NOTIFY_MAIL_FROM": "mp4mp3 <no-reply@mp4mp3.localhost>",
         "NOTIFY_PUBLIC_URL": f"http://{LOOPBACK}:{cfg.ports.gateway}",
+        "NOTIFY_DOWNLOAD_LINK_SECRET": secret(cfg, DOWNLOAD_LINK_SECRET),
     }
 
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pymongo.database import Database
 
 from common.resources import MP3S_BUCKET
-from gateway.deps import CurrentUser, DbDep, JobsDep, SettingsDep
+from gateway.deps import DbDep, JobsDep, Mp3Caller, SettingsDep
 from gateway.filenames import content_disposition, mp3_name
 from gateway.ranges import ByteRange, RangeNotSatisfiable, etag_matches, if_range_allows, parse_range
 from gateway.schemas import problems
@@ -28,12 +28,13 @@ MP3_RESPONSES = {
     "/{job_id}/mp3",
     summary="Download the MP3 of one of your jobs",
     description="Supports `Range: bytes=...` (206), `If-Range` and `If-None-Match`. 409 while the "
-    "job has no MP3 (still running, or failed).",
+    "job has no MP3 (still running, or failed). Instead of a bearer token, `?link=` may carry the "
+    "signed token of the link in the job's email (this job only, until it expires).",
     responses=MP3_RESPONSES,  # type: ignore[arg-type]
     response_class=StreamingResponse,
 )
 async def download_mp3(
-    job_id: str, request: Request, user: CurrentUser, jobs: JobsDep, db: DbDep, settings: SettingsDep
+    job_id: str, request: Request, user: Mp3Caller, jobs: JobsDep, db: DbDep, settings: SettingsDep
 ) -> Response:
     file, video_name = await jobs.mp3(user, job_id)
     return mp3_response(request, db, settings.download_read_bytes, file, video_name)

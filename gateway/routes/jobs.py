@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from gateway import uploads
-from gateway.deps import CurrentUser, DbDep, JobsDep, SettingsDep
+from gateway.deps import CurrentUser, DbDep, JobsDep, LimitsDep, SettingsDep
 from gateway.options import BITRATES, SAMPLE_RATES
 from gateway.schemas import Job, JobPage, problems
 
@@ -50,7 +50,7 @@ UPLOAD_ROUTE: dict[str, Any] = {
     "status_code": status.HTTP_202_ACCEPTED,
     "response_model": Job,
     "response_model_by_alias": True,
-    "responses": problems(400, 401, 413, 415, 422, 503),
+    "responses": problems(400, 401, 408, 413, 415, 422, 429, 503),
     "openapi_extra": UPLOAD_BODY,
 }
 
@@ -64,11 +64,19 @@ UPLOAD_ROUTE: dict[str, Any] = {
     **UPLOAD_ROUTE,
 )
 async def create_job(
-    request: Request, user: CurrentUser, db: DbDep, settings: SettingsDep, jobs: JobsDep, response: Response
+    request: Request,
+    user: CurrentUser,
+    db: DbDep,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    limits: LimitsDep,
+    response: Response,
 ) -> Job:
     # also the seed's POST /upload (routes/seed.py); no docstring: it would become /upload's description
-    upload = await uploads.receive(request, db, settings, user)
+    room = await limits.room(user, uploads.content_length(request))  # before one byte is read
+    upload = await uploads.receive(request, db, settings, user, room)
     job = await jobs.submit(user, upload)
+    await limits.note_upload(user)
     response.headers["Location"] = job.url
     return job
 

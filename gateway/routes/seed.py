@@ -31,6 +31,8 @@ async def login(request: Request, settings: SettingsDep, auth_http: AuthHttpDep)
         if len(body) > MAX_LOGIN_BODY:
             raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "The login request is too large.")
     headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
+    # auth throttles failed logins per client: name the caller, or every login shares our address
+    headers["X-Forwarded-For"] = request.client.host if request.client else "unknown"
     url = f"{str(settings.auth_url).rstrip('/')}/login"
     try:
         resp = await auth_http.post(url, content=body, headers=headers)

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from mp4mp3_cli import display
+from mp4mp3_cli.api import Api
 from mp4mp3_cli.commands.running import Call, command
 from mp4mp3_cli.config import Session
 from mp4mp3_cli.errors import CliError, ExitCode
-from mp4mp3_cli.session import Invocation, require_session
+from mp4mp3_cli.session import Invocation, session_from_tokens
 
 EmailOption = Annotated[
     str | None,
@@ -68,12 +69,16 @@ def logout(
     call: Call,
     everywhere: Annotated[bool, typer.Option("--all", help="Forget the logins to every server.")] = False,
 ) -> None:
-    """Forget the stored token (of this API, or of all with --all)."""
+    """End the session on the server and forget the stored tokens (of this API, or of all with --all)."""
     inv = call.inv
     forgotten = (
         sorted(inv.config.sessions) if everywhere else [u for u in [inv.api_url] if u in inv.config.sessions]
     )
     for url in forgotten:
+        refresh = inv.config.sessions[url].refresh_token
+        if refresh:  # the server revokes the session: its tokens stop working everywhere
+            with Api(url, timeout=inv.settings.timeout_seconds) as api:
+                api.logout(refresh)
         del inv.config.sessions[url]
     if forgotten:
         inv.store.save(inv.config)
@@ -89,7 +94,7 @@ def logout(
 def whoami(call: Call) -> None:
     """Show who you are logged in as, where, and until when (exit 3 if not, or expired)."""
     inv = call.inv
-    session = require_session(inv.config, inv.api_url, dt.datetime.now(dt.UTC))
+    session = inv.session()  # renewed first if its token ran out
     if call.as_json:
         display.emit_json(_session_json(inv, session))
     else:
@@ -125,10 +130,7 @@ def _credentials(inv: Invocation, email: str | None, password_stdin: bool, confi
 def _log_in(inv: Invocation, email: str, password: str) -> Session:
     with inv.client(logged_in=False) as client:
         token = client.login(email, password)
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    expires_in = token.get("expires_in")
-    lifetime = dt.timedelta(seconds=expires_in if isinstance(expires_in, int) and expires_in > 0 else 86400)
-    session = Session(email=email, token=str(token["access_token"]), expires_at=now + lifetime)
+    session = session_from_tokens(email, token, dt.datetime.now(dt.UTC))
     inv.config.sessions[inv.api_url] = session
     inv.config.api = inv.api_url
     inv.config.auth_api = inv.auth_url if inv.auth_url != inv.api_url else None

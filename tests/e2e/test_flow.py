@@ -41,6 +41,10 @@ def test_video_becomes_an_mp3_and_its_owner_is_emailed(
         target.write_bytes(resp.read())
     assert probe_codec(target) == "mp3"
     assert abs(probe_duration(target) - probe_duration(video)) < 0.15
+    # the email's link works on its own: signed for this job, no login needed
+    link = next(line.strip() for line in text.splitlines() if f"/jobs/{job_id}/mp3?link=" in line)
+    by_link = http.get(link)
+    assert by_link.status_code == 200 and by_link.content == target.read_bytes()
 
 
 def test_video_without_audio_fails_and_the_email_says_why(http: httpx.Client, urls: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from common import links
 from common.events import ConversionFailed, ConversionSucceeded, JobRef, Owner
 from notification.mail import (
     DEFAULT_ADVICE,
@@ -133,3 +134,27 @@ def test_download_url_joins_base_and_job_whatever_the_trailing_slash() -> None:
 )
 def test_human_size(size: int, text: str) -> None:
     assert human_size(size) == text
+
+
+def test_with_a_link_secret_the_download_link_is_signed_for_that_job_and_owner() -> None:
+    secret = "s" * 40
+    cfg = MailSettings(CFG.sender, CFG.public_url, link_secret=secret, link_ttl_seconds=3600)
+    now = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
+
+    text, html = parts(compose(succeeded(), cfg, now=now))
+
+    url = next(line for line in text.splitlines() if line.startswith("https://"))
+    assert url.startswith(f"https://mp3.example.com/api/jobs/{JOB}/mp3?link=")
+    token = url.split("link=", 1)[1]
+    assert links.verify(token, secret=secret, job=JOB, leeway=10**9) == "7"
+    with pytest.raises(links.InvalidLink, match="another job"):
+        links.verify(token, secret=secret, job="cj-0000", leeway=10**9)
+    assert "works without logging in until 01 December 2026, 10:30 UTC" in text
+    assert "works without logging in until 01 December 2026, 10:30 UTC" in html and url in html
+
+
+def test_without_a_link_secret_the_link_asks_to_log_in() -> None:
+    text, _ = parts(compose(succeeded(), CFG))
+    lines = text.splitlines()
+    assert "Download it here (log in with the account you uploaded it from):" in lines
+    assert f"https://mp3.example.com/api/jobs/{JOB}/mp3" in lines

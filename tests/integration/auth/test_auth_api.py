@@ -455,7 +455,7 @@ def test_migrations_run_once_and_a_restart_keeps_the_users(
 
 
 def test_connections_are_pooled_and_all_closed_at_shutdown(make_settings: Callable[..., Settings]) -> None:
-    settings = make_settings(mysql_pool_size=3, login_failures_per_email=1000)
+    settings = make_settings(mysql_pool_size=3, login_failures_per_email=1000, signups_per_client=1000)
     database = parse_mysql_url(settings.mysql_url.get_secret_value())["database"]
 
     def open_connections() -> int:

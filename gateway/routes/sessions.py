@@ -1,0 +1,72 @@
+"""POST /refresh and POST /logout, proxied to the auth service like POST /login (routes/seed.py),
+so a client that knows only the gateway's address can keep and end its session."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import APIRouter, HTTPException, Request, Response, status
+
+from gateway.deps import AuthHttpDep, SettingsDep
+from gateway.schemas import Token, problems
+
+router = APIRouter(tags=["sessions"])
+
+MAX_BODY = 4 * 1024  # {"refresh_token": "..."}
+
+
+@router.post(
+    "/refresh",
+    response_model=Token,
+    summary="New tokens for a refresh token (proxied to the auth service); each refresh token works once",
+    responses={
+        401: {"description": "The refresh token is unknown, expired, revoked or reused"},
+        **problems(413, 503),
+    },
+)
+async def refresh(request: Request, settings: SettingsDep, auth_http: AuthHttpDep) -> Response:
+    return await _proxy(request, settings, auth_http, "/refresh")
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End the session of a refresh token (proxied to auth); its access tokens stop working in seconds",
+    responses={401: {"description": "The refresh token is unknown"}, **problems(413, 503)},
+)
+async def logout(request: Request, settings: SettingsDep, auth_http: AuthHttpDep) -> Response:
+    return await _proxy(request, settings, auth_http, "/logout")
+
+
+async def _proxy(
+    request: Request, settings: SettingsDep, auth_http: httpx.AsyncClient, path: str
+) -> Response:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "The request is too large.")
+    try:
+        resp = await auth_http.post(
+            f"{str(settings.auth_url).rstrip('/')}{path}",
+            content=body,
+            headers={"Content-Type": request.headers.get("content-type", "application/json")},
+        )
+    except httpx.HTTPError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The auth service cannot be reached; try again.",
+            headers={"Retry-After": "5"},
+        ) from None
+    passed = {
+        k: v
+        for k, v in resp.headers.items()
+        if k.lower() in ("www-authenticate", "retry-after", "cache-control")
+    }
+    if resp.status_code == status.HTTP_204_NO_CONTENT:
+        return Response(status_code=resp.status_code, headers=passed)
+    return Response(
+        resp.content,
+        status_code=resp.status_code,
+        media_type=resp.headers.get("content-type", "application/json"),
+        headers=passed,
+    )
