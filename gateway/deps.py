@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pymongo.database import Database
 
 from common.tokens import InvalidToken
+from gateway import session
 from gateway.auth import KeysUnavailable, TokenVerifier, User
 from gateway.events import Publisher
 from gateway.jobs import JobService
@@ -55,6 +56,10 @@ def get_indexes(resources: _ResourcesDep) -> Indexes:
     return resources.indexes
 
 
+def get_watch_http(resources: _ResourcesDep) -> httpx.AsyncClient:
+    return resources.watch_http
+
+
 def get_verifier(resources: _ResourcesDep) -> TokenVerifier:
     return resources.verifier
 
@@ -66,6 +71,7 @@ PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 ConversionJobsDep = Annotated[ConversionJobs, Depends(get_conversion_jobs)]
 AuthHttpDep = Annotated[httpx.AsyncClient, Depends(get_auth_http)]
 IndexesDep = Annotated[Indexes, Depends(get_indexes)]
+WatchHttpDep = Annotated[httpx.AsyncClient, Depends(get_watch_http)]
 VerifierDep = Annotated[TokenVerifier, Depends(get_verifier)]
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from the auth service's POST /login")
@@ -78,12 +84,22 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-async def current_user(credentials: BearerDep, verifier: VerifierDep) -> User:
-    """The caller, from ``Authorization: Bearer <token>``; 401 with the reason otherwise."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def current_user(request: Request, credentials: BearerDep, verifier: VerifierDep) -> User:
+    """The caller, from ``Authorization: Bearer <token>`` or the web page's session cookie (with
+    its CSRF token on state-changing requests); 401/403 with the reason otherwise."""
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        token = credentials.credentials
+    elif cookie := request.cookies.get(session.COOKIE):
+        if not session.csrf_ok(request.method, cookie, request.headers.get(session.CSRF_HEADER)):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"Send the page's CSRF token in {session.CSRF_HEADER} (GET /session gives it).",
+            )
+        token = cookie
+    else:
         raise _unauthorized("Send a bearer token: Authorization: Bearer <access_token from POST /login>.")
     try:
-        return await verifier.verify(credentials.credentials)
+        return await verifier.verify(token)
     except InvalidToken as exc:
         raise _unauthorized(str(exc)) from None
     except KeysUnavailable as exc:

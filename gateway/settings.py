@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     )
     download_read_bytes: int = Field(1 * MiB, ge=64 * 1024, le=16 * MiB, description="Bytes per read")
 
+    events_heartbeat_seconds: float = Field(
+        15.0, ge=1, le=300, description="GET /jobs/events sends a comment this often while nothing changes"
+    )
+
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 
 
