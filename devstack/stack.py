@@ -96,6 +96,10 @@ class Stack:
         env: dict[str, str] = {"MP4MP3_DEVSTACK_DIR": str(self.cfg.state)}
         for server in self.servers.values():
             env.update(server.env())
+        # host services a test started (an offset stack has no release to name AUTH_URL & co.)
+        for service in self.host_services.values():
+            if service.running():
+                env.update(service.env())
         return env
 
     def data_env(self) -> dict[str, str]:

@@ -1,0 +1,62 @@
+"""The pure parts of live events and the page's session: a job from its ConversionJob alone, the
+event format, resume points, CSRF tokens, the options form described from the model."""
+
+from __future__ import annotations
+
+import json
+
+from gateway import live, page, session
+from gateway.options import FIELDS
+
+RESOURCE = {
+    "metadata": {"name": "cj-1", "creationTimestamp": "2026-12-01T00:00:00Z", "resourceVersion": "42"},
+    "spec": {"source": {"filename": "<img src=x onerror=alert(1)>.mp4", "size": 10, "sha256": "ab"}},
+    "status": {"phase": "Running", "progress": 40, "queuePosition": 3},
+}
+
+
+def test_a_job_event_shows_what_get_jobs_id_shows() -> None:
+    view = live.resource_view(RESOURCE, "http://gw")
+    assert view["id"] == "cj-1" and view["url"] == "http://gw/jobs/cj-1"
+    assert (view["phase"], view["progress"], view["queuePosition"]) == ("Running", 40, 3)
+    assert view["filename"] == "<img src=x onerror=alert(1)>.mp4" and view["download"] is None
+    done = live.resource_view({**RESOURCE, "status": {"phase": "Succeeded"}}, "http://gw")
+    assert done["progress"] == 100 and done["download"] == "http://gw/jobs/cj-1/mp3"
+    new = live.resource_view({"metadata": {"name": "cj-2"}}, "http://gw")
+    assert (new["phase"], new["message"], new["deleting"]) == ("Pending", "Waiting to start.", False)
+
+
+def test_events_are_single_line_json_with_their_id() -> None:
+    text = live.sse("job", {"name": "two\nlines"}, "7")
+    assert text == 'id: 7\nevent: job\ndata: {"name":"two\\nlines"}\n\n'
+    lines = text.splitlines()
+    assert json.loads(lines[2].removeprefix("data: ")) == {"name": "two\nlines"}
+
+
+def test_only_resource_versions_are_resume_points() -> None:
+    assert live.resume_point("12345") == "12345"
+    assert live.resume_point(" 9 ") == "9"
+    for bad in (None, "", "abc", "1; drop", "9" * 40):
+        assert live.resume_point(bad) is None
+
+
+def test_the_csrf_token_belongs_to_its_session_and_is_needed_only_to_change_things() -> None:
+    token = session.csrf_token("jwt-a")
+    assert token != session.csrf_token("jwt-b") and "jwt-a" not in token
+    assert session.csrf_ok("GET", "jwt-a", None)
+    assert session.csrf_ok("POST", "jwt-a", token) and session.csrf_ok("DELETE", "jwt-a", token)
+    assert not session.csrf_ok("POST", "jwt-a", None)
+    assert not session.csrf_ok("DELETE", "jwt-a", session.csrf_token("jwt-b"))
+    secure = session.cookie_attributes("https://mp3.example.com", 900)
+    assert secure["httponly"] and secure["samesite"] == "strict" and secure["secure"]
+    assert not session.cookie_attributes("http://127.0.0.1:8000", 900)["secure"]
+
+
+def test_the_options_form_offers_every_field_the_upload_accepts() -> None:
+    fields = {f["name"]: f for f in page.form_fields()}
+    assert set(fields) == set(FIELDS)
+    assert fields["bitrate"]["kind"] == "select" and "192k" in fields["bitrate"]["choices"]
+    assert (fields["quality"]["min"], fields["quality"]["max"]) == (0, 9)
+    assert fields["engine"]["choices"] == ["ffmpeg", "moviepy"] and fields["engine"]["default"] == "ffmpeg"
+    assert fields["notifyEmail"]["kind"] == "checkbox" and fields["notifyEmail"]["default"] is True
+    assert "unsafe-inline" not in page.CSP and "script-src 'self'" in page.CSP
