@@ -237,6 +237,7 @@ function upsert(job, isNew) {
     if (old) return old.replaceWith(jobRow(state.jobs[at]));  // only this row: focus elsewhere stays
   } else if (state.offset === 0 && !job.deleting && (isNew || newerThanAll(job))) {
     state.jobs.unshift(job);
+    state.jobs.sort((a, b) => new Date(b.created) - new Date(a.created));  // newest first, as GET /jobs
     state.total += 1;
     if (state.jobs.length > PAGE_SIZE) state.jobs.pop();
   } else {
