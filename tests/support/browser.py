@@ -3,6 +3,7 @@ installed by devstack/bootstrap.sh) through Selenium: what a person does and see
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import time
@@ -174,7 +175,12 @@ class Page:
         folder = os.environ.get(SCREENSHOTS_ENV)
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            self.driver.save_screenshot(str(Path(folder) / f"{state}.png"))
+            size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+            clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 2400), "scale": 1}
+            shot = self.driver.execute_cdp_cmd(
+                "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+            )
+            (Path(folder) / f"{state}.png").write_bytes(base64.b64decode(shot["data"]))  # the whole page
 
 
 def downloaded(folder: Path, name: str, timeout: float = 30) -> Path:
