@@ -5,13 +5,18 @@ here: the tests that write a job's status say they play the operator."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 
+from devstack.process import wait_until
+from mp4mp3_cli.api import Api
+from mp4mp3_cli.convert import Follow, follow
 from tests.support.gateway_harness import GatewayProcess, MiB, mp4_like
 from tests.support.gateway_world import GatewayWorld, User
 from tests.support.sse import Event, EventStream
@@ -147,3 +152,33 @@ def test_200_idle_streams_cost_the_gateway_little_cpu(
     streaming = asyncio.run(hold_streams(200, 20))
     print(f"\ngateway CPU: {idle:.2f}% idle, {streaming:.2f}% with 200 idle event streams (of one core)")
     assert streaming < idle + 5.0, (idle, streaming)
+
+
+def test_the_cli_follows_a_job_live_not_by_polling_playing_the_operator(
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
+) -> None:
+    user = signup()
+    job = _upload(http, gateway, user)
+    updates: list[dict[str, Any]] = []
+    result: dict[str, Any] = {}
+    slow_polls = Follow(poll_seconds=120, patience_seconds=10)  # polling could not finish in time
+
+    def run() -> None:
+        with Api(gateway.url, user.token) as api:
+            result.update(follow(api, job, updates.append, threading.Event(), slow_polls))
+
+    follower = threading.Thread(target=run, daemon=True)
+    follower.start()
+    wait_until(lambda: any(u["phase"] == "Pending" for u in updates), 30, "the CLI to see the job")
+    world.set_status(job, phase="Running", progress=50)
+    wait_until(lambda: any(u["phase"] == "Running" for u in updates), 30, "the CLI to see it running")
+    world.set_status(job, phase="Succeeded", progress=100)
+    follower.join(30)
+
+    assert result["phase"] == "Succeeded"
+    phases = [u["phase"] for u in updates]
+    assert [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p] == [
+        "Pending",
+        "Running",
+        "Succeeded",
+    ]
