@@ -18,6 +18,7 @@ from selenium.common.exceptions import NoAlertPresentException, StaleElementRefe
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 
 CHROMIUM = "/usr/bin/chromium"
@@ -89,6 +90,19 @@ class Page:
         self.driver.find_element(By.ID, "email").send_keys(email)
         self.driver.find_element(By.ID, "password").send_keys(password)
         self.driver.find_element(By.ID, "sign-up").click()
+        wait("the signed-in page", lambda: self.visible("app"))
+        wait("the live stream to connect", lambda: "on" in (self.by_id("live").get_attribute("class") or ""))
+
+    def sign_up_by_keyboard(self, email: str, password: str) -> None:
+        """The same with the keyboard only: type, Tab to the next control, Enter on the button."""
+        self.by_id("email").click()
+        active = self.driver.switch_to.active_element
+        active.send_keys(email, Keys.TAB)
+        self.driver.switch_to.active_element.send_keys(password, Keys.TAB)
+        assert self.driver.switch_to.active_element.get_attribute("id") == "sign-in"
+        self.driver.switch_to.active_element.send_keys(Keys.TAB)
+        assert self.driver.switch_to.active_element.get_attribute("id") == "sign-up"
+        self.driver.switch_to.active_element.send_keys(Keys.ENTER)
         wait("the signed-in page", lambda: self.visible("app"))
         wait("the live stream to connect", lambda: "on" in (self.by_id("live").get_attribute("class") or ""))
 

@@ -36,7 +36,7 @@ def test_the_page_follows_uploads_live_downloads_cancels_and_shows_names_as_text
         assert ada.visible("empty")
         ada.screenshot("empty")
         bob = Page(bob_browser, gateway.url).open()
-        bob.sign_up(f"bob-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
+        bob.sign_up_by_keyboard(f"bob-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
 
         ada.choose_option("bitrate", "128k")
         ada.throttle_uploads(150_000)
