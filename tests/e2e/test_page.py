@@ -39,6 +39,7 @@ def test_a_person_converts_videos_on_the_web_page(urls: dict[str, str], tmp_path
         ada.screenshot("uploading")
         ada.throttle_uploads(None)
         wait("both jobs listed", lambda: len(ada.rows()) == 2, timeout=60)
+        wait("a conversion under way", lambda: any(r["phase"] != "Pending" for r in ada.rows()), timeout=180)
         ada.screenshot("converting")
 
         done = ada.wait_phase("talk.mp4", "Succeeded", timeout=300)  # live: the page is never reloaded
