@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 from kubernetes.client import Configuration
 
-from common.kube import retry_later, tls_context
+from common.kube import retry_later
 from common.resources import GROUP, OWNER_LABEL, PLURAL, VERSION
-from gateway.k8s import KubeUnavailable, _ConfigAuth  # the short calls' token handling
+from gateway.k8s import KubeUnavailable, http_client
 
 # the API server ends a watch after this long (a little random in its own code); we start another
 # from the last resourceVersion seen
@@ -42,14 +42,11 @@ class Change:
 
 def watch_client(config: Configuration, connect_timeout: float) -> httpx.AsyncClient:
     """An HTTP client for watches: no pool limit, reads may wait a whole watch period."""
-    tls = tls_context(config.ssl_ca_cert, config.verify_ssl, config.cert_file, config.key_file)
-    return httpx.AsyncClient(
-        base_url=config.host,
-        verify=tls,
-        auth=_ConfigAuth(config),
-        timeout=httpx.Timeout(WATCH_SECONDS + 30.0, connect=connect_timeout),
+    return http_client(
+        config,
+        connect_timeout,
+        read_timeout=WATCH_SECONDS + 30.0,
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
-        headers={"User-Agent": "mp4mp3-gateway", "Accept": "application/json"},
     )
 
 
