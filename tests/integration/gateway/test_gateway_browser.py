@@ -62,6 +62,7 @@ def test_the_page_follows_uploads_live_downloads_cancels_and_shows_names_as_text
             ids[XSS], phase="Failed", reason="NoAudio", message="The video has no audio stream to convert."
         )
         done = ada.wait_phase("talk.mp4", "Succeeded")
+        ada.screenshot("done")
         failed = ada.wait_phase(XSS, "Failed")
         wait("the duration", lambda: "Took 4s." in (ada.row("talk.mp4") or {}).get("detail", ""))
         assert done["download"] == "True" and failed["download"] == "False"
