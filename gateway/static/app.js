@@ -330,7 +330,19 @@ function follow() {
   events.addEventListener("synced", () => { live.classList.add("on"); live.title = "Live"; });
   events.addEventListener("reset", () => loadPage(state.offset));
   events.addEventListener("unavailable", () => { live.classList.remove("on"); live.title = "Live updates paused"; });
-  events.addEventListener("error", () => { live.classList.remove("on"); live.title = "Reconnecting…"; });
+  events.addEventListener("error", () => {
+    live.classList.remove("on");
+    live.title = "Reconnecting…";
+    // the browser retries by itself unless the server refused (e.g. the session ended): then we ask
+    if (events.readyState === EventSource.CLOSED) setTimeout(recheck, 3000);
+  });
+}
+
+async function recheck() {
+  try {
+    await api("GET", "/session");  // a 401 here signs the page out with a message
+    if (state.email) follow();
+  } catch { /* signed out, or the gateway is away: start() again on the next load */ }
 }
 
 function size(bytes) {

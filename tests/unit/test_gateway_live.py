@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gateway import live, page, session
+from gateway.k8s import KubeUnavailable
 from gateway.options import FIELDS
+from gateway.watch import Expired, _change
 
 RESOURCE = {
     "metadata": {"name": "cj-1", "creationTimestamp": "2026-12-01T00:00:00Z", "resourceVersion": "42"},
@@ -60,3 +64,11 @@ def test_the_options_form_offers_every_field_the_upload_accepts() -> None:
     assert fields["engine"]["choices"] == ["ffmpeg", "moviepy"] and fields["engine"]["default"] == "ffmpeg"
     assert fields["notifyEmail"]["kind"] == "checkbox" and fields["notifyEmail"]["default"] is True
     assert "unsafe-inline" not in page.CSP and "script-src 'self'" in page.CSP
+
+
+def test_watch_errors_say_whether_to_start_over_or_wait() -> None:
+    assert _change({"type": "MODIFIED", "object": RESOURCE}).resource_version == "42"
+    with pytest.raises(Expired):
+        _change({"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}})
+    with pytest.raises(KubeUnavailable):
+        _change({"type": "ERROR", "object": {"kind": "Status", "code": 500, "message": "boom"}})
