@@ -3,7 +3,9 @@
 // HTML, so a file named <img src=x onerror=alert(1)>.mp4 shows as that text.
 
 const PAGE_SIZE = 10;
-const state = { email: null, csrf: null, offset: 0, total: 0, jobs: [], events: null, gone: new Set() };
+const state = {
+  email: null, csrf: null, offset: 0, total: 0, jobs: [], events: null, gone: new Set(), synced: false,
+};
 const $ = (id) => document.getElementById(id);
 
 // --- talking to the gateway ---------------------------------------------------------------
@@ -235,9 +237,9 @@ function upsert(job, isNew) {
     state.jobs[at] = { ...state.jobs[at], ...job };
     const old = $("jobs").querySelector(`li[data-id="${CSS.escape(job.id)}"]`);
     if (old) return old.replaceWith(jobRow(state.jobs[at]));  // only this row: focus elsewhere stays
-  } else if (state.offset === 0 && !job.deleting && (isNew || newerThanAll(job))) {
+  } else if (state.offset === 0 && !job.deleting && (isNew || (state.synced && notOlder(job)))) {
     state.jobs.unshift(job);
-    state.jobs.sort((a, b) => new Date(b.created) - new Date(a.created));  // newest first, as GET /jobs
+    state.jobs.sort(newestFirst);
     state.total += 1;
     if (state.jobs.length > PAGE_SIZE) state.jobs.pop();
   } else {
@@ -246,8 +248,15 @@ function upsert(job, isNew) {
   render();
 }
 
-function newerThanAll(job) {
-  return state.jobs.every((j) => new Date(job.created) > new Date(j.created));
+// a job the stream reports after its snapshot that is not older than the page's newest is new
+// (creation times have whole seconds; a job changed on another page is older)
+function notOlder(job) {
+  return state.jobs.every((j) => Math.floor(new Date(job.created) / 1000) >= Math.floor(new Date(j.created) / 1000));
+}
+
+function newestFirst(a, b) {  // as GET /jobs: by creation, ids (time-ordered) within a second
+  const seconds = Math.floor(new Date(b.created) / 1000) - Math.floor(new Date(a.created) / 1000);
+  return seconds || (b.id > a.id ? 1 : b.id < a.id ? -1 : 0);
 }
 
 function render() {
@@ -324,10 +333,16 @@ function follow() {
   if (state.events) state.events.close();
   const events = new EventSource("/jobs/events");  // the browser resumes with Last-Event-ID itself
   state.events = events;
+  state.synced = false;  // until then the stream replays existing jobs: they update rows, add none
   const live = $("live");
   events.addEventListener("job", (e) => upsert(JSON.parse(e.data), false));
   events.addEventListener("deleted", (e) => dropJob(JSON.parse(e.data).id));
-  events.addEventListener("synced", () => { live.classList.add("on"); live.title = "Live"; });
+  events.addEventListener("synced", () => {
+    state.synced = true;
+    live.classList.add("on");
+    live.title = "Live";
+    loadPage(state.offset);  // whatever changed between the first listing and the stream
+  });
   events.addEventListener("reset", () => loadPage(state.offset));
   events.addEventListener("unavailable", () => { live.classList.remove("on"); live.title = "Live updates paused"; });
   events.addEventListener("error", () => {

@@ -8,17 +8,20 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import httpx
 import pytest
 
 from common.resources import OWNER_LABEL
 from devstack.samples import sample_video
 from tests.support.browser import Page, chromium, downloaded, named_copy, wait
-from tests.support.gateway_harness import GatewayProcess
+from tests.support.gateway_harness import GatewayProcess, MiB, mp4_like
 from tests.support.gateway_world import GatewayWorld
 
 pytestmark = pytest.mark.devstack
 
 XSS = "<img src=x onerror=alert(1)>.mp4"
+PAGE_SIZE = 10  # jobs per page on the page (gateway/static/app.js)
+VIDEO = b"".join(mp4_like(MiB // 8)[0])
 STAND_IN_MP3 = (
     b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 256
 )  # not audio: plays the converter
@@ -85,3 +88,27 @@ def test_the_page_follows_uploads_live_downloads_cancels_and_shows_names_as_text
         # bob, signed in all along in his own browser, never saw any of it
         assert bob.rows() == [] and bob.visible("empty")
         assert ada.console_errors() == [] and bob.console_errors() == []
+
+
+def test_old_jobs_are_paged_and_a_job_made_elsewhere_appears_live(
+    gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    with chromium(tmp_path / "downloads") as browser:
+        page = Page(browser, gateway.url).open()
+        page.sign_up(f"pager-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
+        cookies = {"mp4mp3_session": browser.get_cookie("mp4mp3_session")["value"]}  # type: ignore[index]
+        with httpx.Client(base_url=gateway.url, cookies=cookies, timeout=60) as api:
+            csrf = {"X-CSRF-Token": api.get("/session").json()["csrf"]}
+            for i in range(PAGE_SIZE + 1):  # the same session, from another tab or a script
+                sent = api.post("/jobs", files={"file": (f"part-{i:02}.mp4", VIDEO)}, headers=csrf)
+                assert sent.status_code == 202, sent.text
+        wait("the newest job live at the top", lambda: (page.rows() or [{}])[0].get("name") == "part-10.mp4")
+        assert len(page.rows()) == PAGE_SIZE
+
+        page.by_id("older").click()
+        wait("the second page", lambda: [r["name"] for r in page.rows()] == ["part-00.mp4"])
+        assert page.by_id("page-info").text == f"{PAGE_SIZE + 1}\u2013{PAGE_SIZE + 1} of {PAGE_SIZE + 1}"
+        assert not page.by_id("older").is_enabled()
+        page.by_id("newer").click()
+        wait("the first page again", lambda: len(page.rows()) == PAGE_SIZE)
+        assert page.rows()[0]["name"] == "part-10.mp4" and page.console_errors() == []
