@@ -34,6 +34,7 @@ class KeysUnavailable(Exception):
 class User:
     id: str
     email: str
+    expires_at: float | None = None  # the token's exp (epoch seconds): live streams end there
 
 
 class JWKSCache:
@@ -117,4 +118,5 @@ class TokenVerifier:
             raise InvalidToken("The token's subject is not a valid user id.")
         if not isinstance(email, str) or "@" not in email:
             raise InvalidToken("The token's email claim is not an email address.")
-        return User(id=sub, email=email)
+        exp = claims.get("exp")
+        return User(id=sub, email=email, expires_at=float(exp) if isinstance(exp, int | float) else None)

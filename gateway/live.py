@@ -79,18 +79,29 @@ def resume_point(last_event_id: str | None) -> str | None:
 
 
 async def stream(
-    watch: OwnerWatch, base_url: str, last_event_id: str | None, heartbeat: float = HEARTBEAT_SECONDS
+    watch: OwnerWatch,
+    base_url: str,
+    last_event_id: str | None,
+    heartbeat: float = HEARTBEAT_SECONDS,
+    seconds_left: float | None = None,
 ) -> AsyncIterator[str]:
-    """The event stream of one client, until it goes away."""
+    """The event stream of one client, until it goes away or, after ``seconds_left`` (its
+    token's lifetime), ends it: the client reconnects with a fresh token or is refused."""
     queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_EVENTS)
     producer = asyncio.create_task(_produce(watch, base_url, resume_point(last_event_id), queue))
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + seconds_left if seconds_left is not None else None
     try:
         yield f"retry: {RETRY_MILLISECONDS}\n\n"
         while True:
+            left = ends - loop.time() if ends is not None else heartbeat
+            if left <= 0:
+                return
             try:
-                item = await asyncio.wait_for(queue.get(), heartbeat)
+                item = await asyncio.wait_for(queue.get(), min(heartbeat, left))
             except TimeoutError:
-                yield ": heartbeat\n\n"
+                if ends is None or ends - loop.time() > 0:
+                    yield ": heartbeat\n\n"
                 continue
             if item is None:  # the producer gave up: the client reconnects and resumes
                 return

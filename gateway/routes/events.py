@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header
@@ -40,7 +41,13 @@ async def job_events(
 ) -> StreamingResponse:
     watch = OwnerWatch(watch_http, settings.namespace, user.id)
     return StreamingResponse(
-        live.stream(watch, jobs.base_url, last_event_id, settings.events_heartbeat_seconds),
+        live.stream(
+            watch,
+            jobs.base_url,
+            last_event_id,
+            settings.events_heartbeat_seconds,
+            seconds_left=max(0.0, user.expires_at - time.time()) if user.expires_at else None,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy buffering
     )

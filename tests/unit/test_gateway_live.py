@@ -3,16 +3,19 @@ event format, resume points, CSRF tokens, the options form described from the mo
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from gateway import live, page, session
 from gateway.k8s import KubeUnavailable
 from gateway.options import FIELDS
-from gateway.watch import Expired, _change
+from gateway.watch import Change, Expired, _change
 
-RESOURCE = {
+RESOURCE: dict[str, Any] = {
     "metadata": {"name": "cj-1", "creationTimestamp": "2026-12-01T00:00:00Z", "resourceVersion": "42"},
     "spec": {"source": {"filename": "<img src=x onerror=alert(1)>.mp4", "size": 10, "sha256": "ab"}},
     "status": {"phase": "Running", "progress": 40, "queuePosition": 3},
@@ -72,3 +75,63 @@ def test_watch_errors_say_whether_to_start_over_or_wait() -> None:
         _change({"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}})
     with pytest.raises(KubeUnavailable):
         _change({"type": "ERROR", "object": {"kind": "Status", "code": 500, "message": "boom"}})
+
+
+class _StandInWatch:
+    """Plays the API server's list and watch for one owner (pure logic under test: the stream)."""
+
+    def __init__(self, changes: list[Change], expire_first: bool = False) -> None:
+        self._changes = changes
+        self._expire_first = expire_first
+        self.watched_from: list[str] = []
+
+    async def snapshot(self) -> tuple[list[dict[str, Any]], str]:
+        return [RESOURCE], "40"
+
+    async def changes(self, since: str) -> AsyncIterator[Change]:
+        self.watched_from.append(since)
+        if self._expire_first:
+            self._expire_first = False
+            raise Expired(since)
+        for change in self._changes:
+            yield change
+        await asyncio.sleep(3600)  # then nothing happens
+
+
+async def _read(watch: Any, last_id: str | None, count: int, **kw: Any) -> list[str]:
+    got: list[str] = []
+    async for item in live.stream(watch, "http://gw", last_id, **kw):
+        got.append(item)
+        if len(got) == count:
+            break
+    return got
+
+
+def test_a_stream_snapshots_then_follows_and_heartbeats_when_idle_with_a_stand_in_api_server() -> None:
+    done = {
+        **RESOURCE,
+        "metadata": {**RESOURCE["metadata"], "resourceVersion": "43"},
+        "status": {"phase": "Succeeded"},
+    }
+    watch = _StandInWatch(
+        [Change("MODIFIED", done), Change("BOOKMARK", {"metadata": {"resourceVersion": "50"}})]
+    )
+    got = asyncio.run(_read(watch, None, 6, heartbeat=0.05))
+    assert got[0] == "retry: 3000\n\n"
+    assert got[1].startswith("event: job\n") and "id:" not in got[1]  # the snapshot: no resume point
+    assert got[2].startswith("id: 40\nevent: synced\n")
+    assert got[3].startswith("id: 43\nevent: job\n") and '"phase":"Succeeded"' in got[3]
+    assert got[4] == "id: 50\n\n" and got[5] == ": heartbeat\n\n"
+    assert watch.watched_from == ["40"]
+
+
+def test_a_resume_too_old_resets_and_a_stream_ends_with_its_token_with_a_stand_in_api_server() -> None:
+    watch = _StandInWatch([], expire_first=True)
+    got = asyncio.run(_read(watch, "7", 4, heartbeat=0.05))
+    assert [g.split("\n")[0] for g in got[1:4]] == ["event: reset", "event: job", "id: 40"]
+    assert watch.watched_from == ["7", "40"]
+
+    ended = asyncio.run(
+        asyncio.wait_for(_read(_StandInWatch([]), None, 100, heartbeat=0.05, seconds_left=0.3), 5)
+    )
+    assert ended[-1].startswith(": heartbeat") or ended[-1].startswith("id: 40")  # then it ended by itself
