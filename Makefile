@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up down status test lint chart-schema demo bench k9s clean-state
+.PHONY: help bootstrap up down status test lint chart-schema demo bench k9s screenshots clean-state
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ bench: bootstrap  ## run the benchmarks, write bench/results/
 k9s:  ## k9s on the devstack's ConversionJobs, with docs/k9s/ (aliases, hotkeys, plugins); ARGS=... to pass others
 	@devstack/build.sh k9s
 	@$(PY) -m devstack.k9s $(ARGS)
+
+screenshots: bootstrap  ## refresh docs/screenshots/ (the web page's states) with its browser test on the whole system
+	@MP4MP3_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest tests/e2e/test_page.py -x -q $(PYTEST_ARGS)
 
 clean-state: down  ## stop everything and delete .devstack/ (all devstack data)
 	rm -rf .devstack

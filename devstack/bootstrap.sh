@@ -7,9 +7,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${MP4MP3_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mp4mp3}"
 export PIP_CACHE_DIR="${PIP_CACHE_DIR:-$CACHE/pip}"
 # the real node: containerd + runc run pods, CNI plugins wire them to the bridge, buildah builds
-# images (debootstrap for their base), iptables + conntrack for kube-proxy, tmux for the demo
+# images (debootstrap for their base), iptables + conntrack for kube-proxy, tmux for the demo;
+# chromium + its driver for the web page's browser tests (Selenium drives them)
 APT_PACKAGES=(rabbitmq-server mariadb-server mariadb-client postgresql ffmpeg util-linux lame
-  containerd runc containernetworking-plugins buildah debootstrap iptables conntrack tmux)
+  containerd runc containernetworking-plugins buildah debootstrap iptables conntrack tmux
+  chromium chromium-driver)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 

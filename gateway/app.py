@@ -14,10 +14,11 @@ from starlette.requests import ClientDisconnect
 
 from common import logs
 from common.logs import kv
-from gateway import jobs, security
+from gateway import jobs, page, security
 from gateway.resources import Resources
-from gateway.routes import downloads, health, seed, sessions
+from gateway.routes import downloads, events, health, seed, sessions
 from gateway.routes import jobs as job_routes
+from gateway.routes import session as session_routes
 from gateway.settings import Settings, get_settings
 from gateway.uploads import ClosingRefusal, UploadRejected
 
@@ -64,14 +65,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "jobs", "description": "Upload videos and follow their conversion"},
             {"name": "downloads", "description": "Fetch the MP3s"},
+            {"name": "session", "description": "The web page's sign-in (an HttpOnly cookie)"},
             {"name": "seed-compatible", "description": "The original project's routes, for its clients"},
             {"name": "sessions", "description": "Keep (refresh) and end (logout) a login's session"},
             {"name": "health", "description": "Probes for Kubernetes"},
         ],
     )
     app.dependency_overrides[get_settings] = lambda: settings
-    for router in (job_routes.router, downloads.router, seed.router, sessions.router, health.router):
+    # events before jobs: /jobs/events must not be taken for the job id "events"
+    for router in (
+        events.router,
+        job_routes.router,
+        downloads.router,
+        session_routes.router,
+        seed.router,
+        sessions.router,
+        health.router,
+    ):
         app.include_router(router)
+    page.mount(app)  # the web page at / and its static files
     _install_error_handlers(app)
     security.install(app, settings)
     return app

@@ -36,6 +36,7 @@ class KeysUnavailable(Exception):
 class User:
     id: str
     email: str
+    expires_at: float | None = None  # the token's exp (epoch seconds): live streams end there
 
 
 class JWKSCache:
@@ -164,4 +165,5 @@ class TokenVerifier:
             version = claims.get("ver", 0)
             if current is not None and (not isinstance(version, int) or version < current):
                 raise InvalidToken("This session was logged out; log in again.")
-        return User(id=sub, email=email)
+        exp = claims.get("exp")
+        return User(id=sub, email=email, expires_at=float(exp) if isinstance(exp, int | float) else None)

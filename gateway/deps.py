@@ -16,6 +16,7 @@ from pymongo.database import Database
 
 from common import links
 from common.tokens import InvalidToken
+from gateway import session
 from gateway.auth import KeysUnavailable, TokenVerifier, User
 from gateway.events import Publisher
 from gateway.jobs import JobService
@@ -57,6 +58,10 @@ def get_indexes(resources: _ResourcesDep) -> Indexes:
     return resources.indexes
 
 
+def get_watch_http(resources: _ResourcesDep) -> httpx.AsyncClient:
+    return resources.watch_http
+
+
 def get_verifier(resources: _ResourcesDep) -> TokenVerifier:
     return resources.verifier
 
@@ -68,6 +73,7 @@ PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 ConversionJobsDep = Annotated[ConversionJobs, Depends(get_conversion_jobs)]
 AuthHttpDep = Annotated[httpx.AsyncClient, Depends(get_auth_http)]
 IndexesDep = Annotated[Indexes, Depends(get_indexes)]
+WatchHttpDep = Annotated[httpx.AsyncClient, Depends(get_watch_http)]
 VerifierDep = Annotated[TokenVerifier, Depends(get_verifier)]
 
 
@@ -87,12 +93,22 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-async def current_user(credentials: BearerDep, verifier: VerifierDep) -> User:
-    """The caller, from ``Authorization: Bearer <token>``; 401 with the reason otherwise."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def current_user(request: Request, credentials: BearerDep, verifier: VerifierDep) -> User:
+    """The caller, from ``Authorization: Bearer <token>`` or the web page's session cookie (with
+    its CSRF token on state-changing requests); 401/403 with the reason otherwise."""
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        token = credentials.credentials
+    elif cookie := request.cookies.get(session.COOKIE):
+        if not session.csrf_ok(request.method, cookie, request.headers.get(session.CSRF_HEADER)):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"Send the page's CSRF token in {session.CSRF_HEADER} (GET /session gives it).",
+            )
+        token = cookie
+    else:
         raise _unauthorized("Send a bearer token: Authorization: Bearer <access_token from POST /login>.")
     try:
-        return await verifier.verify(credentials.credentials)
+        return await verifier.verify(token)
     except InvalidToken as exc:
         raise _unauthorized(str(exc)) from None
     except KeysUnavailable as exc:
@@ -106,6 +122,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 async def mp3_caller(
     job_id: str,
+    request: Request,
     credentials: BearerDep,
     verifier: VerifierDep,
     settings: SettingsDep,
@@ -117,7 +134,7 @@ async def mp3_caller(
     """Who may download this job's MP3: the bearer token's user, or the owner an emailed link names
     (for this job only, until it expires; a deleted job's link finds nothing)."""
     if link is None:
-        return await current_user(credentials, verifier)
+        return await current_user(request, credentials, verifier)
     secret = settings.download_link_secret
     if secret is None:
         raise _unauthorized("Download links are not enabled here; log in and use a bearer token.")

@@ -2,12 +2,53 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import PurePosixPath, PureWindowsPath
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 MAX_NAME = 255
 DEFAULT_VIDEO_NAME = "video.mp4"
+
+
+# the HTML standard (and curl since 7.81) percent-encode exactly these three in a multipart filename;
+# any other "%xx" in a name is the user's own text and stays as it is
+_HTML_ESCAPES = re.compile(r"%(22|0D|0A)", re.IGNORECASE)
+_HTML_DECODED = {"22": '"', "0D": "\r", "0A": "\n"}
+# Content-Disposition lines of the parts' headers (searched in a bounded head of the body)
+_DISPOSITION = re.compile(rb"^content-disposition:[^\r\n]*", re.IGNORECASE | re.MULTILINE)
+_NAME_PARAM = re.compile(r';\s*name\s*=\s*"?([^";]*)"?', re.IGNORECASE)
+_FILENAME_STAR = re.compile(r";\s*filename\*\s*=\s*([^;\s]+)", re.IGNORECASE)
+
+
+def multipart_filename(parsed: str | None, head: bytes = b"", field: str = "file") -> str | None:
+    """The name a browser or curl meant for the part ``field``: its RFC 5987 ``filename*`` when
+    sent (found in ``head``, the body's bytes up to that part's headers), else ``parsed`` (the
+    multipart parser's ``filename``) with the HTML standard's ``%22``/``%0D``/``%0A`` decoded."""
+    extended = _extended_filename(head, field)
+    if extended:
+        return extended
+    if parsed is None:
+        return None
+    return _HTML_ESCAPES.sub(lambda m: _HTML_DECODED[m.group(1).upper()], parsed)
+
+
+def _extended_filename(head: bytes, field: str) -> str | None:
+    for line in reversed(_DISPOSITION.findall(head)):
+        text = line.decode("utf-8", "replace")
+        name = _NAME_PARAM.search(text)
+        if name is None or name.group(1) != field:
+            continue
+        extended = _FILENAME_STAR.search(text)
+        if extended is None:
+            return None
+        charset, _, encoded = extended.group(1).partition("'")
+        _, _, encoded = encoded.partition("'")  # the language tag, unused
+        try:
+            return unquote(encoded, encoding=charset or "utf-8", errors="strict") or None
+        except (LookupError, UnicodeDecodeError):
+            return None  # a charset we do not know or bytes that are not in it: use ``filename``
+    return None
 
 
 def clean_upload_name(raw: str | None) -> str:

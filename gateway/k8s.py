@@ -48,13 +48,20 @@ class _ConfigAuth(httpx.Auth):
         yield request
 
 
-def http_client(config: Configuration, timeout: float) -> httpx.AsyncClient:
+def http_client(
+    config: Configuration,
+    timeout: float,
+    read_timeout: float | None = None,
+    limits: httpx.Limits | None = None,
+) -> httpx.AsyncClient:
+    """A client of the API server; ``read_timeout`` and ``limits`` for long-lived watches."""
     tls = tls_context(config.ssl_ca_cert, config.verify_ssl, config.cert_file, config.key_file)
     return httpx.AsyncClient(
         base_url=config.host,
         verify=tls,
         auth=_ConfigAuth(config),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+        timeout=httpx.Timeout(read_timeout or timeout, connect=min(timeout, 3.0)),
+        limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=20),  # httpx default
         headers={"User-Agent": "mp4mp3-gateway", "Accept": "application/json"},
     )
 

@@ -21,6 +21,7 @@ from gateway.jobs import JobService
 from gateway.k8s import ConversionJobs, http_client
 from gateway.records import JobRecords
 from gateway.settings import Settings
+from gateway.watch import watch_client
 
 log = logging.getLogger("gateway")
 
@@ -57,6 +58,7 @@ class Resources:
     verifier: TokenVerifier
     jobs: JobService
     indexes: Indexes
+    watch_http: httpx.AsyncClient  # long-lived watches (GET /jobs/events), apart from short calls
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:
@@ -68,7 +70,9 @@ class Resources:
         )
         db = mongo.get_default_database()
         publisher = Publisher(settings.amqp_url.get_secret_value())
-        kube_http = http_client(load_configuration(settings.kubeconfig), settings.kube_timeout_seconds)
+        kube_config = load_configuration(settings.kubeconfig)
+        kube_http = http_client(kube_config, settings.kube_timeout_seconds)
+        watch_http = watch_client(kube_config, min(settings.kube_timeout_seconds, 3.0))
         conversion_jobs = ConversionJobs(kube_http, settings.namespace)
         auth_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
         keys = JWKSCache(
@@ -94,11 +98,22 @@ class Resources:
         )
         indexes = Indexes(db, jobs.records)
         return cls(
-            settings, mongo, db, publisher, kube_http, conversion_jobs, auth_http, verifier, jobs, indexes
+            settings,
+            mongo,
+            db,
+            publisher,
+            kube_http,
+            conversion_jobs,
+            auth_http,
+            verifier,
+            jobs,
+            indexes,
+            watch_http,
         )
 
     async def close(self) -> None:
         await self.kube_http.aclose()
+        await self.watch_http.aclose()
         await self.auth_http.aclose()
         await anyio.to_thread.run_sync(self.publisher.close)
         self.mongo.close()

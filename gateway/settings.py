@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         description="Comma-separated origins (https://app.example) whose pages may call the API "
         "from a browser; empty: none (CORS closed)",
     )
+    events_heartbeat_seconds: float = Field(
+        15.0, ge=1, le=300, description="GET /jobs/events sends a comment this often while nothing changes"
+    )
 
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
 

@@ -32,7 +32,7 @@ from common.logs import kv
 from common.resources import VIDEOS_BUCKET
 from gateway.auth import User
 from gateway.containers import HEAD_BYTES, iso_bmff_problem
-from gateway.filenames import clean_upload_name
+from gateway.filenames import clean_upload_name, multipart_filename
 from gateway.options import FIELDS, MAX_FIELD_BYTES, InvalidOptions, OutputOptions, parse_options
 from gateway.settings import Settings
 from gateway.storage import GridFSWriter, StoredFile
@@ -131,6 +131,7 @@ class _VideoTarget(BaseTarget):
         self.finished = False
         self._head = b""
         self._checked = False
+        self.body_head = b""  # the body up to this part's headers: its filename* is read there
 
     async def on_start_async(self) -> None:
         if self.started:  # the parser would append a second file part to the first
@@ -191,7 +192,7 @@ async def receive(
             options = parse_options(fields)
         except InvalidOptions as exc:
             raise UploadRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-        filename = clean_upload_name(target.multipart_filename)
+        filename = clean_upload_name(multipart_filename(target.multipart_filename, target.body_head))
         metadata = {
             "owner": user.id,
             "filename": filename,
@@ -236,6 +237,8 @@ async def _parse(
         parser.register(name, value)
     try:
         async for chunk in body.chunks():
+            if not target.started and len(target.body_head) < FORM_OVERHEAD:
+                target.body_head += chunk[: FORM_OVERHEAD - len(target.body_head)]
             await parser.adata_received(chunk)
     except ValidationError:
         raise UploadRejected(

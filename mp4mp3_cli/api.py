@@ -8,6 +8,7 @@ they go and stop when asked to (Ctrl-C on another thread).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +22,7 @@ from mp4mp3_cli.errors import CliError, ExitCode, from_response
 
 ByteCallback = Callable[[int], None]
 DOWNLOAD_CHUNK = 256 * 1024
+LIVE_READ_SECONDS = 60.0  # the gateway sends a heartbeat every 15 s; silence this long is a broken stream
 
 
 class Stopped(Exception):
@@ -167,6 +169,22 @@ class Api:
             self._json(resp, what=f"cancelling job {job_id}")
 
     @contextlib.contextmanager
+    def events(self) -> Iterator[Iterator[tuple[str, Any]] | None]:
+        """GET /jobs/events: the caller's job changes as (event, data) pairs, or None when the
+        gateway does not stream them (an older gateway, or a proxy in the way): poll instead."""
+        with _transport_errors(self.base_url, "following jobs"):
+            timeout = httpx.Timeout(self._http.timeout.connect, read=LIVE_READ_SECONDS)
+            headers = {"Accept": "text/event-stream"}
+            with self._http.stream("GET", "/jobs/events", headers=headers, timeout=timeout) as resp:
+                if resp.status_code in (401, 403):
+                    resp.read()
+                    raise from_response(resp.status_code, resp.content, what="following jobs")
+                streaming = resp.headers.get("content-type", "").startswith("text/event-stream")
+                yield (
+                    _server_sent_events(resp.iter_lines()) if resp.status_code == 200 and streaming else None
+                )
+
+    @contextlib.contextmanager
     def mp3(self, job_id: str) -> Iterator[httpx.Response]:
         """GET /jobs/{id}/mp3 as a streamed response (status already checked)."""
         what = f"the download of job {job_id}'s MP3"
@@ -235,6 +253,30 @@ class Api:
         if not isinstance(document, dict):
             raise CliError(ExitCode.SERVER_ERROR, f"{resp.request.url} answered something other than JSON.")
         return document
+
+
+def _server_sent_events(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
+    """The events of a text/event-stream whose data is JSON (comments, ids and retries skipped)."""
+    event, data = "message", ""
+    for line in lines:
+        if not line:
+            parsed = _json_or_none(data)
+            if parsed is not None:
+                yield event, parsed
+            event, data = "message", ""
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data += line[5:].strip()
+        elif line.startswith(":"):
+            yield "heartbeat", None  # lets the caller look at its stop flag
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 def _segment(job_id: str) -> str:

@@ -119,6 +119,40 @@ class Follow:
 def follow(
     api: Api, job_id: str, on_update: Callable[[dict[str, Any]], None], stop: threading.Event, how: Follow
 ) -> dict[str, Any]:
+    """Follow the job until it ends; its last state. Live (GET /jobs/events) where the gateway
+    offers it, polling otherwise or once the stream breaks: the server may be away for a while."""
+    try:
+        job = follow_live(api, job_id, on_update, stop)
+    except CliError as exc:
+        if exc.code != ExitCode.UNREACHABLE:
+            raise
+        job = None  # the stream broke: polling rides out the outage
+    return job if job is not None else poll(api, job_id, on_update, stop, how)
+
+
+def follow_live(
+    api: Api, job_id: str, on_update: Callable[[dict[str, Any]], None], stop: threading.Event
+) -> dict[str, Any] | None:
+    """The job's last state from the gateway's event stream; None if there is no stream (or it
+    ended before the job did)."""
+    with api.events() as events:
+        if events is None:
+            return None
+        for event, data in events:
+            if stop.is_set():
+                raise Stopped
+            if event == "deleted" and data.get("id") == job_id:
+                raise CliError(ExitCode.JOB_FAILED, f"Job {job_id} was removed before it finished.")
+            if event == "job" and data.get("id") == job_id:
+                on_update(data)
+                if data.get("phase") in TERMINAL:
+                    return dict(data)
+    return None
+
+
+def poll(
+    api: Api, job_id: str, on_update: Callable[[dict[str, Any]], None], stop: threading.Event, how: Follow
+) -> dict[str, Any]:
     """Poll the job until it ends; its last state. Survives the server being away for a while."""
     last_answer = time.monotonic()
     while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.filenames import clean_upload_name, content_disposition, mp3_name
+from gateway.filenames import clean_upload_name, content_disposition, mp3_name, multipart_filename
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,39 @@ def test_no_character_can_break_out_of_the_header() -> None:
     header = content_disposition("a\r\nSet-Cookie: x=1.mp3")
     assert "\r" not in header and "\n" not in header
     assert content_disposition("日本語.mp3").startswith('attachment; filename="')
+
+
+@pytest.mark.parametrize(
+    ("sent", "meant"),
+    [
+        ("na\u00efve %22clip%22 \u00fc.mp4", 'na\u00efve "clip" \u00fc.mp4'),  # how browsers and curl send "
+        ("two%0D%0Alines.mp4", "two\r\nlines.mp4"),  # then cleaned like any control character
+        ("lower %0a %22.mp4", 'lower \n ".mp4'),
+        ("100%25 real %41.mp4", "100%25 real %41.mp4"),  # only the standard's three are escapes
+        (None, None),
+    ],
+)
+def test_multipart_filenames_are_decoded_as_the_html_standard_encodes_them(
+    sent: str | None, meant: str | None
+) -> None:
+    assert multipart_filename(sent) == meant
+
+
+def test_filename_star_wins_over_the_plain_fallback_of_the_file_part_only() -> None:
+    head = (
+        b'--B\r\nContent-Disposition: form-data; name="bitrate"\r\n\r\n192k\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="fallback.mp4"; '
+        b"filename*=UTF-8''na%C3%AFve%20%22clip%22%20%C3%BC.mp4\r\nContent-Type: video/mp4\r\n"
+    )
+    assert multipart_filename("fallback.mp4", head) == 'na\u00efve "clip" \u00fc.mp4'
+    other = b"--B\r\nContent-Disposition: form-data; name=\"thumb\"; filename*=UTF-8''x.png\r\n"
+    assert multipart_filename("a.mp4", other) == "a.mp4"
+    broken = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename*=nope''%FF.mp4\r\n"
+    assert multipart_filename("a%22.mp4", broken) == 'a".mp4'
+
+
+def test_a_decoded_name_is_stored_clean_and_downloaded_exactly() -> None:
+    stored = clean_upload_name(multipart_filename("na\u00efve %22clip%22 \u00fc%0D%0A.mp4"))
+    assert stored == 'na\u00efve "clip" \u00fc.mp4'
+    header = content_disposition(mp3_name(stored))
+    assert "filename*=UTF-8''na%C3%AFve%20%22clip%22%20%C3%BC.mp3" in header

@@ -29,7 +29,7 @@ ELSEWHERE = "default"  # a namespace that is not the release's
 
 # (verb, resource, extra kubectl flags): what each component needs and nothing more
 MAY: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
-    "gateway": [(v, CJ, ()) for v in ("create", "get", "list", "delete")],
+    "gateway": [(v, CJ, ()) for v in ("create", "get", "list", "watch", "delete")],
     "operator": [
         *[(v, CJ, ()) for v in ("get", "list", "watch", "create", "patch")],
         ("get", CJ, ("--subresource=status",)),
