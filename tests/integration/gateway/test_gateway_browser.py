@@ -6,6 +6,7 @@ does the same with real ones)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -91,8 +92,10 @@ def test_the_page_follows_uploads_live_downloads_cancels_and_shows_names_as_text
 
 
 def test_old_jobs_are_paged_and_a_job_made_elsewhere_appears_live(
-    gateway: GatewayProcess, tmp_path: Path
+    start_gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
+    # more pending jobs than the default per-user limit of conversions in progress (nothing runs them)
+    gateway = start_gateway(GATEWAY_JOBS_IN_FLIGHT="0")
     with chromium(tmp_path / "downloads") as browser:
         page = Page(browser, gateway.url).open()
         page.sign_up(f"pager-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
