@@ -14,11 +14,9 @@ import pymongo
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from common.resources import job_name, video_id_of
+from common.resources import JOBS_COLLECTION, job_name, video_id_of
 from gateway.auth import User
 from gateway.uploads import ReceivedUpload
-
-JOBS_COLLECTION = "jobs"
 
 
 class JobRecords:
