@@ -64,11 +64,20 @@ UPLOAD_ROUTE: dict[str, Any] = {
     **UPLOAD_ROUTE,
 )
 async def create_job(
-    request: Request, user: CurrentUser, db: DbDep, settings: SettingsDep, jobs: JobsDep, response: Response
+    request: Request,
+    user: CurrentUser,
+    db: DbDep,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    response: Response,
+    fresh: Annotated[
+        bool,
+        Query(description="Convert again even if the same video was converted with the same options"),
+    ] = False,
 ) -> Job:
     # also the seed's POST /upload (routes/seed.py); no docstring: it would become /upload's description
     upload = await uploads.receive(request, db, settings, user)
-    job = await jobs.submit(user, upload)
+    job = await jobs.submit(user, upload, fresh)
     response.headers["Location"] = job.url
     return job
 
@@ -101,6 +110,20 @@ async def list_jobs(
 )
 async def get_job(job_id: str, user: CurrentUser, jobs: JobsDep) -> Job:
     return await jobs.get(user, job_id)
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Job,
+    response_model_by_alias=True,
+    summary="Run a failed job again with its stored video",
+    description="A new series of attempts; the job's history is kept and one new email is sent at "
+    "its end. Only a Failed job can be retried: any other answers 409.",
+    responses=problems(401, 404, 409, 503),
+)
+async def retry_job(job_id: str, user: CurrentUser, jobs: JobsDep) -> Job:
+    return await jobs.retry(user, job_id)
 
 
 @router.delete(
