@@ -197,8 +197,10 @@ def _key(body: kopf.Body) -> Key:
     return meta["namespace"], meta["labels"][JOB_LABEL]
 
 
-def _finished(status: kopf.Status, **_: Any) -> bool:
-    return status.get("phase") in TERMINAL
+def _finished(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
+    """The retention timer's filter: finished, and not being deleted (a timer still running on a
+    deleted ConversionJob would keep Kopf from removing its finalizer)."""
+    return status.get("phase") in TERMINAL and not meta.get("deletionTimestamp")
 
 
 def _unsettled(status: kopf.Status, **_: Any) -> bool:

@@ -7,7 +7,6 @@ The offset devstacks have no node, so converter pods never run: these tests play
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from common.resources import JOB_LABEL
 from devstack.process import wait_until as wait_for
-from tests.support.operator_world import OperatorWorld
+from tests.support.operator_world import OperatorWorld, play_converter
 from tests.support.world import Worlds
 
 pytestmark = pytest.mark.devstack
@@ -44,25 +43,6 @@ def running_names(world: OperatorWorld) -> set[str]:
         if j["spec"].get("suspend") is False
         and not any(c["type"] in ("Complete", "Failed") for c in j.get("status", {}).get("conditions") or [])
     }
-
-
-def play_converter_success(world: OperatorWorld, name: str) -> None:
-    """Finish the converter's pod as the kubelet would after a successful conversion (no node here)."""
-    pods = wait_for(lambda: world.objects("pods", name), 30, f"the converter pod of {name}")
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    terminated = {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}
-    container = {
-        "name": "converter",
-        "image": "converter",
-        "imageID": "",
-        "ready": False,
-        "restartCount": 0,
-        "started": False,
-        "state": {"terminated": terminated},
-    }
-    status = {"phase": "Succeeded", "startTime": now, "containerStatuses": [container]}
-    path = f"/api/v1/namespaces/{world.namespace}/pods/{pods[0]['metadata']['name']}/status"
-    world.admin.patch(path, {"status": status})
 
 
 def test_fairness_a_late_users_job_starts_within_one_slot_playing_the_converter(
@@ -93,7 +73,7 @@ def test_fairness_a_late_users_job_starts_within_one_slot_playing_the_converter(
     assert columns["PHASE"] == "Queued" and columns["QUEUE"] == "1"
 
     # one slot frees: bob's only job takes it, not alice's 28 waiting ones
-    play_converter_success(world, a_jobs[0])
+    play_converter(world, a_jobs[0])
     freed = time.monotonic()
     wait_for(lambda: admitted(world, bob), 30, "bob's job to be admitted")
     bob_waited = time.monotonic() - freed
@@ -102,7 +82,7 @@ def test_fairness_a_late_users_job_starts_within_one_slot_playing_the_converter(
     assert "queue" not in world.status(bob) and world.status(bob)["phase"] == "Pending"
 
     # the next slot goes to alice's high-priority job, submitted last of hers
-    play_converter_success(world, a_jobs[1])
+    play_converter(world, a_jobs[1])
     wait_for(lambda: admitted(world, a_high), 30, "alice's high-priority job to be admitted")
     assert running_names(world) == {bob, a_high}
     assert all(world.status(n)["phase"] == "Queued" for n in a_jobs[2:])
