@@ -53,8 +53,8 @@ class JobRecords:
 
 
 def dedupe_key(sha256: str, options: Mapping[str, Any]) -> str:
-    """Same bytes, same output: the same MP3 (the email choice does not change the MP3)."""
-    output = {k: v for k, v in options.items() if k != "notifyEmail"}
+    """Same bytes, same output: the same MP3 (neither the email choice nor the priority changes it)."""
+    output = {k: v for k, v in options.items() if k not in ("notifyEmail", "priority")}
     return f"{sha256}:{json.dumps(output, sort_keys=True)}"
 
 

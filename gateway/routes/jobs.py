@@ -31,6 +31,11 @@ UPLOAD_BODY: dict[str, Any] = {
                         "trimEnd": {"type": "number", "minimum": 0, "description": "Seconds"},
                         "engine": {"type": "string", "enum": ["ffmpeg", "moviepy"], "default": "ffmpeg"},
                         "notifyEmail": {"type": "boolean", "default": True},
+                        "priority": {
+                            "type": "string",
+                            "enum": ["low", "normal", "high"],
+                            "default": "normal",
+                        },
                     },
                 },
                 "encoding": {"file": {"contentType": "video/mp4"}},

@@ -116,7 +116,11 @@ def test_queue_place_and_expiry_show_in_the_api_playing_the_operator(
     gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> None:
     user = signup()
-    job_id = upload(http, gateway, user, video(b"queue-1")).json()["id"]
+    files = {"file": ("clip.mp4", video(b"queue-1"))}
+    job_id = http.post(
+        f"{gateway.url}/jobs", headers=user.headers, files=files, data={"priority": "high"}
+    ).json()["id"]
+    assert (world.conversionjob(job_id) or {})["spec"]["priority"] == "high"
     place = {"position": 3, "reason": "ClusterCapReached", "message": "Queued at position 3: 2 running."}
     world.set_status(job_id, phase="Queued", queue=place, message=place["message"])
     queued = http.get(f"{gateway.url}/jobs/{job_id}", headers=user.headers).json()
