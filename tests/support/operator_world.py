@@ -9,7 +9,6 @@ import contextlib
 import datetime as dt
 import functools
 import hashlib
-import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,9 @@ from common.resources import CHUNK_SIZE, GROUP, JOB_LABEL, OWNER_LABEL, VERSION,
 from devstack.config import Config
 from devstack.process import wait_until as wait_for
 from devstack.servers.release import pod_visible
+from tests.support.gateway_harness import free_port
 from tests.support.operator_harness import EventTap, OperatorProcess
 from tests.support.world import World, quietly
-
-HEALTH_PORTS = itertools.count(38400)  # this suite's range: 38400-38409
 
 
 @functools.cache
@@ -60,7 +58,7 @@ class OperatorWorld(World):
             "OPERATOR_AMQP_URL": self.amqp_url,
             "OPERATOR_MONGO_URI": self.mongo_uri,
             "OPERATOR_HEALTH_HOST": "127.0.0.1",
-            "OPERATOR_HEALTH_PORT": str(next(HEALTH_PORTS)),
+            "OPERATOR_HEALTH_PORT": str(free_port()),  # other sessions on this machine run operators too
             "OPERATOR_PEERING_NAME": f"mp4mp3-operator-{self.tag}",
             "OPERATOR_PEER_ID": f"test-{self.tag}-{len(self.operators)}",
             # the converter pods run on the devstack's node from the image built here, and reach

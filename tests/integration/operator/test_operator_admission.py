@@ -87,6 +87,7 @@ def test_fairness_a_late_users_job_starts_within_one_slot_playing_the_converter(
     assert running_names(world) == {bob, a_high}
     assert all(world.status(n)["phase"] == "Queued" for n in a_jobs[2:])
     history = [(t["phase"], t["reason"]) for t in world.status(bob)["transitions"]]
-    assert history[:2] == [("Queued", "Queued"), ("Pending", "Starting")]
+    # (a first "Waiting" may come before "Queued": the Job's creation is seen a moment later)
+    assert history.index(("Queued", "Queued")) < history.index(("Pending", "Starting"))
     print(f"\nfairness: bob admitted {bob_waited:.2f} s after a slot freed (29 of alice's queued ahead)")
     assert bob_waited < 10
