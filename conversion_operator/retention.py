@@ -29,6 +29,7 @@ from conversion_operator.settings import Settings
 from conversion_operator.times import iso, parse_time
 
 log = logging.getLogger("operator.retention")
+EXPIRE_AFTER = 0.5  # seconds between the timer's call returning and the deletion
 
 
 def retention_seconds(spec: Mapping[str, Any], settings: Settings) -> int:
@@ -65,16 +66,30 @@ def due(status: Mapping[str, Any], now: dt.datetime) -> bool:
 class Retention:
     def __init__(self, settings: Settings, kube: Kube, files: Files) -> None:
         self.settings, self.kube, self.files = settings, kube, files
+        self._expiring: dict[str, asyncio.Task[None]] = {}  # uid -> its deletion, under way
+
+    async def _expire(self, namespace: str, name: str, uid: str) -> None:
+        try:
+            await asyncio.sleep(EXPIRE_AFTER)
+            await self.kube.delete_conversionjob(namespace, name, uid)
+        except Exception as exc:  # the next timer call tries again
+            log.warning(kv(job=name, event="job.expiry_failed", error=repr(exc)))
+        finally:
+            self._expiring.pop(uid, None)
 
     async def sweep(self, body: kopf.Body, now: dt.datetime) -> None:
         """Drop the video or remove the whole job, whichever is due."""
         meta, st = body["metadata"], dict(body.status)
         namespace, name = meta["namespace"], meta["name"]
         if due(st, now):
+            if meta["uid"] in self._expiring:
+                return
             await asyncio.to_thread(self.files.forget_record, name)
             message = f"Removed after its retention period ({st['expiresAt']}): the job, its video and MP3."
             kopf.event(body, type="Normal", reason="Expired", message=message)
-            await self.kube.delete_conversionjob(namespace, name, meta["uid"])
+            # deleted once this timer call has returned: Kopf removes the finalizer only after the
+            # object's timers stopped, and a timer caught inside its call can leave it stuck there
+            self._expiring[meta["uid"]] = asyncio.create_task(self._expire(namespace, name, meta["uid"]))
             log.info(kv(job=name, event="job.expired", expires_at=st["expiresAt"]))
         elif video_due(st, self.settings, now):
             video_id = body["spec"]["source"]["videoId"]
