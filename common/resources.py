@@ -18,6 +18,8 @@ PLURAL = "conversionjobs"
 # GridFS buckets
 VIDEOS_BUCKET = "videos"
 MP3S_BUCKET = "mp3s"
+# the gateway's record of each job (owner, upload, options): the operator forgets it on expiry
+JOBS_COLLECTION = "jobs"
 # FerretDB answers getMore with up to 250 documents whatever their size; 250 x 255 KiB (pymongo's
 # default chunk) would exceed the 48 MB wire message limit. 128 KiB is valid on MongoDB too.
 CHUNK_SIZE = 128 * 1024
@@ -27,6 +29,8 @@ OWNER_LABEL = f"{GROUP}/owner"  # the user id (JWT sub)
 JOB_LABEL = f"{GROUP}/conversionjob"  # on Jobs, pods, Roles made for a ConversionJob
 FINALIZER = f"{GROUP}/cleanup"
 UID_ANNOTATION = f"{GROUP}/conversionjob-uid"  # on the converter's pod: whose status it patches
+RETRY_ANNOTATION = f"{GROUP}/retry"  # a new value re-runs a Failed ConversionJob (gateway, kubectl, k9s)
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # on converter Jobs when Kueue admits them
 CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"  # Kubernetes puts it on a Job's pods
 # the Kubernetes recommended labels we set
 NAME_LABEL = "app.kubernetes.io/name"
@@ -46,6 +50,11 @@ def video_id_of(name: str) -> str | None:
     if name.startswith("cj-") and len(name) == 27 and all(c in "0123456789abcdef" for c in name[3:]):
         return name[3:]
     return None
+
+
+def series_job_name(name: str, series: int) -> str:
+    """The converter Job of a ConversionJob's ``series``-th run (0: the first; a retry starts the next)."""
+    return name if series == 0 else f"{name}-r{series}"
 
 
 def mp3_id(job_uid: str) -> ObjectId:

@@ -22,6 +22,7 @@ def main() -> int:
     from conversion_operator import handlers  # registers the handlers with Kopf
 
     handlers.register_resync(cfg.resync_seconds)
+    handlers.register_retention(cfg.retention_check_seconds)
 
     kopf.run(
         namespaces=[cfg.namespace],

@@ -1,4 +1,7 @@
-"""The GridFS files of a ConversionJob: is the video still there, and deleting both on cleanup."""
+"""The GridFS files of a ConversionJob: is the video still there, and deleting both on cleanup.
+
+A video is stored once per owner (the gateway reuses the stored copy of identical bytes), so it is
+deleted only when no other job's record names it."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from common import storage
-from common.resources import VIDEOS_BUCKET
+from common.resources import JOBS_COLLECTION, VIDEOS_BUCKET
 
 
 class Files:
@@ -23,10 +26,23 @@ class Files:
             return False
         return self.db[f"{VIDEOS_BUCKET}.files"].find_one({"_id": oid}, {"_id": 1}) is not None
 
-    def delete(self, video_id: str, mp3_id: ObjectId) -> tuple[bool, bool]:
-        """Delete the video and the MP3 if they exist; (video deleted, MP3 deleted)."""
-        try:
-            video = storage.delete_quietly(storage.videos(self.db), ObjectId(video_id))
-        except InvalidId:
-            video = False
+    def delete(self, video_id: str, mp3_id: ObjectId, job: str) -> tuple[bool, bool]:
+        """Delete the video (unless another job uses it) and the MP3 if they exist; (video deleted,
+        MP3 deleted)."""
+        video = False if self.video_shared(video_id, job) else self.delete_video(video_id)
         return video, storage.delete_quietly(storage.mp3s(self.db), mp3_id)
+
+    def delete_video(self, video_id: str) -> bool:
+        try:
+            return storage.delete_quietly(storage.videos(self.db), ObjectId(video_id))
+        except InvalidId:
+            return False
+
+    def video_shared(self, video_id: str, job: str) -> bool:
+        """Does a job other than ``job`` use this video (the gateway's records say)?"""
+        others = {"videoId": video_id, "_id": {"$ne": job}}
+        return self.db[JOBS_COLLECTION].find_one(others, {"_id": 1}) is not None
+
+    def forget_record(self, job: str) -> None:
+        """Remove the gateway's record of the job and of the jobs that reused its MP3."""
+        self.db[JOBS_COLLECTION].delete_many({"$or": [{"_id": job}, {"reusedFrom": job}]})

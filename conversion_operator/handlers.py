@@ -19,7 +19,8 @@ from typing import Any
 import kopf
 
 from common.logs import kv
-from common.resources import FINALIZER, GROUP, JOB_LABEL, PLURAL, VERSION
+from common.phases import TERMINAL
+from common.resources import FINALIZER, GROUP, JOB_LABEL, PLURAL, RETRY_ANNOTATION, VERSION
 from conversion_operator import requested, views
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
@@ -125,6 +126,22 @@ async def converter_changed(
 ) -> None:
     conversions: Conversions = memo.conversions
     await conversions.reconcile(*_key(body), converter_jobs, converter_pods)
+    if body.get("kind") == "Job":  # one finished, or was admitted: a slot may be free
+        await conversions.admitter.poke(body["metadata"]["namespace"])
+
+
+@kopf.on.event(*CONVERSIONJOBS, annotations={RETRY_ANNOTATION: kopf.PRESENT})  # type: ignore[arg-type]  # an index parameter (see the top)
+async def retry(
+    *,
+    body: kopf.Body,
+    converter_jobs: ConverterJobs,
+    converter_pods: ConverterPods,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """``mp4mp3.io/retry=<token>`` (the gateway's POST /jobs/{id}/retry, kubectl annotate, k9s)."""
+    conversions: Conversions = memo.conversions
+    await conversions.retry(body, converter_jobs, converter_pods)
 
 
 async def resync(
@@ -136,9 +153,11 @@ async def resync(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    """Reconcile an unsettled ConversionJob even without events (a missed event, a failed publish)."""
+    """Reconcile an unsettled ConversionJob even without events (a missed event, a failed publish);
+    and admit (a queued job is unsettled: admission runs at least this often)."""
     conversions: Conversions = memo.conversions
     await conversions.reconcile(namespace, name, converter_jobs, converter_pods)
+    await conversions.admitter.poke(namespace)
 
 
 def register_resync(interval: float) -> None:
@@ -152,18 +171,36 @@ def register_resync(interval: float) -> None:
     )(resync)  # type: ignore[arg-type]  # an index parameter (see the top)
 
 
+async def expire(*, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Remove a finished ConversionJob (or first its video) once its retention period is over."""
+    conversions: Conversions = memo.conversions
+    await conversions.retention.sweep(body, dt.datetime.now(dt.UTC))
+
+
+def register_retention(interval: float) -> None:
+    """The retention timer on finished ConversionJobs, at the configured interval."""
+    kopf.timer(*CONVERSIONJOBS, id="retention", interval=interval, when=_finished)(expire)
+
+
 @kopf.on.delete(*CONVERSIONJOBS, backoff=2)  # type: ignore[arg-type]  # an index parameter (see the top)
 async def clean_up(
     *, body: kopf.Body, converter_pods: ConverterPods, memo: kopf.Memo, runtime: dt.timedelta, **_: Any
 ) -> None:
     conversions: Conversions = memo.conversions
     await conversions.finalize(body, converter_pods, runtime.total_seconds())
+    await conversions.admitter.poke(body["metadata"]["namespace"])  # its slot is free
 
 
 def _key(body: kopf.Body) -> Key:
     """The ConversionJob a converter Job or pod was made for."""
     meta = body["metadata"]
     return meta["namespace"], meta["labels"][JOB_LABEL]
+
+
+def _finished(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
+    """The retention timer's filter: finished, and not being deleted (a timer still running on a
+    deleted ConversionJob would keep Kopf from removing its finalizer)."""
+    return status.get("phase") in TERMINAL and not meta.get("deletionTimestamp")
 
 
 def _unsettled(status: kopf.Status, **_: Any) -> bool:

@@ -18,6 +18,7 @@ from common.resources import (
     COMPONENT_LABEL,
     GROUP,
     JOB_LABEL,
+    KUEUE_QUEUE_LABEL,
     MANAGED_BY_LABEL,
     NAME_LABEL,
     OWNER_LABEL,
@@ -50,14 +51,19 @@ def labels(body: Body) -> dict[str, str]:
     return out
 
 
-def job(body: Body, settings: Settings) -> dict[str, Any]:
-    """The converter Job: same name as the ConversionJob, owned by it, failing at once on bad input."""
-    name = body["metadata"]["name"]
+def job(body: Body, settings: Settings, name: str | None = None) -> dict[str, Any]:
+    """The converter Job: named after the ConversionJob (``name``: a retry's series), owned by it,
+    failing at once on bad input, created suspended: admission (admission.py, or Kueue) starts it."""
+    name = name or body["metadata"]["name"]
+    job_labels = labels(body)
+    if settings.admission == "kueue":
+        job_labels[KUEUE_QUEUE_LABEL] = settings.kueue_queue_name
     manifest: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "labels": labels(body)},
+        "metadata": {"name": name, "labels": job_labels},
         "spec": {
+            "suspend": True,
             "backoffLimit": settings.job_backoff_limit,
             "activeDeadlineSeconds": settings.job_deadline_seconds,
             "ttlSecondsAfterFinished": settings.job_ttl_seconds,

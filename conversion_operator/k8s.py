@@ -64,6 +64,16 @@ class Kube:
             if exc.status != 404:
                 raise
 
+    async def list_jobs(self, namespace: str, label: str) -> list[dict[str, Any]]:
+        """The namespace's Jobs carrying ``label`` (the converter Jobs), as plain dicts."""
+        found = await self._call(self.batch.list_namespaced_job, namespace, label_selector=label)
+        return list(self.api.sanitize_for_serialization(found).get("items") or [])
+
+    async def unsuspend_job(self, namespace: str, name: str) -> None:
+        """Admit a suspended Job: the Job controller then creates its pod."""
+        patch = {"spec": {"suspend": False}}
+        await self._call(self.batch.patch_namespaced_job, name, namespace, patch, _content_type=MERGE_PATCH)
+
     async def ensure(self, obj: dict[str, Any]) -> bool:
         """Create a ServiceAccount, Role or RoleBinding unless it exists; True if created."""
         ns = obj["metadata"]["namespace"]
@@ -92,6 +102,21 @@ class Kube:
                 return None
             raise
         return dict(found)
+
+    async def list_conversionjobs(self, namespace: str) -> list[dict[str, Any]]:
+        list_ = self.custom.list_namespaced_custom_object
+        found = await self._call(list_, GROUP, VERSION, namespace, PLURAL)
+        return list(found.get("items") or [])
+
+    async def delete_conversionjob(self, namespace: str, name: str, uid: str) -> None:
+        """Delete it (its finalizer then cleans up), only if it is still the one with ``uid``."""
+        delete = self.custom.delete_namespaced_custom_object
+        body = {"preconditions": {"uid": uid}, "propagationPolicy": BACKGROUND}
+        try:
+            await self._call(delete, GROUP, VERSION, namespace, PLURAL, name, body=body)
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await self._call(

@@ -39,7 +39,10 @@ def outcome_event(cr: Mapping[str, Any], status: Mapping[str, Any]) -> Outcome:
     meta, spec = cr["metadata"], cr["spec"]
     phase = status["phase"]
     common_fields: dict[str, Any] = {
-        "event_id": outcome_event_id(meta["uid"], phase),
+        # a retry's outcome is a new event (a new email), a replay of the same one is not
+        "event_id": outcome_event_id(
+            meta["uid"], phase if not status.get("series") else f"{phase}/{status['series']}"
+        ),
         "job": JobRef(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"]),
         "owner": Owner(user_id=spec["owner"]["userId"], email=spec["owner"]["email"]),
         "source_filename": spec["source"]["filename"],

@@ -44,6 +44,21 @@ class Settings(BaseSettings):
     job_ttl_seconds: int = 86400  # finished Jobs (and their pods) are removed this long after
     job_termination_grace_seconds: int = 15
 
+    # -- admission (admission.py): converter Jobs are created suspended and admitted under caps ----
+    # "operator": we admit; "kueue": the Job carries Kueue's queue-name label and Kueue admits it
+    admission: Literal["operator", "kueue"] = "operator"
+    max_running: int = Field(10, ge=1)  # converter Jobs running at once in the namespace
+    max_running_per_user: int = Field(2, ge=1)  # of those, at most this many for one owner
+    kueue_queue_name: str = "mp4mp3"  # the LocalQueue named on the Jobs when admission is "kueue"
+
+    # -- retention (retention.py): finished ConversionJobs and their files are removed -------------
+    retention_seconds: int = Field(7 * 86400, ge=1)  # after finishing, unless the job asks otherwise
+    retention_min_seconds: int = Field(60, ge=1)  # the bounds of a job's spec.retentionSeconds
+    retention_max_seconds: int = Field(30 * 86400, ge=1)
+    # the video may go earlier than the MP3 (unset: with the job)
+    video_retention_seconds: int | None = Field(None, ge=1)
+    retention_check_seconds: float = 60.0  # how often finished ConversionJobs are looked at
+
     # -- Kopf ---------------------------------------------------------------------------------
     peering_name: str = "mp4mp3-operator"  # replicas sharing it: only the highest priority acts
     # unset: random, so that of several replicas exactly one is the highest and acts

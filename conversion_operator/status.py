@@ -1,8 +1,10 @@
 """A ConversionJob's status, computed from its Job and pods (pure: dicts and dataclasses in and out).
 
 ``phase`` is a convenience over the conditions (Progressing, Complete, Failed, in the Kubernetes
-convention). A terminal phase is never left. ``changes`` turns the desired status into the merge
-patch that writes only what differs; ``transitions`` names the Kubernetes Events to record.
+convention). A terminal phase is never left, but for a retry (``retried``), which starts a new
+series of attempts; the status field ``transitions`` keeps the history across series.
+``changes`` turns the desired status into the merge patch that writes only what differs;
+the function ``transitions`` names the Kubernetes Events to record.
 The Job and pods arrive as views (views.py); conditions and times are written by conditions.py
 and times.py.
 """
@@ -16,13 +18,29 @@ from typing import Any
 
 from common.durations import human_duration
 from common.exit_codes import BAD_INPUT
-from common.phases import FAILED, SUCCEEDED, TERMINAL
+from common.phases import FAILED, QUEUED, SUCCEEDED, TERMINAL
 from conversion_operator import troubles
 from conversion_operator.conditions import conditions_for, set_conditions
 from conversion_operator.times import duration, iso
 from conversion_operator.views import JobView, PodView
 
 OUTCOMES = frozenset({SUCCEEDED, FAILED})  # the phases that publish an event
+HISTORY = 30  # status.transitions keeps the latest this many
+# what a retry clears: the next series starts from nothing but its history
+CLEARED_ON_RETRY = (
+    "progress",
+    "mp3Id",
+    "mp3Size",
+    "audioSeconds",
+    "jobName",
+    "startedAt",
+    "finishedAt",
+    "duration",
+    "outcomePublished",
+    "expiresAt",
+    "videoRemovedAt",
+    "queue",
+)
 
 Status = dict[str, Any]
 
@@ -33,6 +51,7 @@ class Limits:
     deadline_seconds: int
     memory_limit: str | None = None  # the converter's, named when it runs out
     image: str = "the converter image"  # named when it cannot be started
+    queued: str = "Queued: waiting for a free conversion slot."  # before admission says where
 
     @property
     def max_attempts(self) -> int:
@@ -67,8 +86,14 @@ def next_status(
     if job is not None:
         fields["jobName"] = job.name
         fields["startedAt"] = job.start_time or current.get("startedAt")
+    fields["queue"] = None
     if job is None:
         phase, reason, message = "Pending", "Waiting", "Waiting for the converter Job to be created."
+        fields["progress"] = 0
+    elif job.suspended and job.outcome is None:
+        phase, reason = QUEUED, "Queued"
+        fields["queue"] = current.get("queue")
+        message = queued_message(current.get("queue"), limits)
         fields["progress"] = 0
     elif job.outcome == "Complete":
         phase, reason, message = "Succeeded", "Converted", "The MP3 is ready."
@@ -95,6 +120,20 @@ def next_status(
         phase, reason, message = "Pending", "Starting", "Waiting for a converter pod to start."
     fields["duration"] = duration(fields.get("startedAt"), fields.get("finishedAt"), now)
     return _with_phase({**current, **fields}, phase, reason, message, generation, now)
+
+
+def queued_message(queue: Mapping[str, Any] | None, limits: Limits) -> str:
+    """What a queued job says: its place (written by admission), else the generic sentence."""
+    return str((queue or {}).get("message") or limits.queued)
+
+
+def retried(current: Mapping[str, Any], token: str, generation: int, now: dt.datetime) -> Status:
+    """The status of a Failed ConversionJob asked to run again: the next series, from Pending."""
+    series = int(current.get("series") or 0) + 1
+    fields: Status = {k: v for k, v in current.items() if k not in CLEARED_ON_RETRY}
+    fields.update(series=series, retryToken=token, attempts=0, progress=0)
+    message = f"Retry requested: run {series + 1} of the conversion starts with the stored video."
+    return _with_phase(fields, "Pending", "RetryRequested", message, generation, now)
 
 
 def failure(job: JobView, pods: Sequence[PodView], limits: Limits, attempts: int) -> tuple[str, str]:
@@ -132,8 +171,13 @@ def failed_early(
 
 
 def changes(current: Mapping[str, Any], desired: Mapping[str, Any]) -> Status:
-    """The merge patch turning ``current`` into ``desired`` (only the fields that differ)."""
-    return {k: v for k, v in desired.items() if current.get(k) != v and v is not None}
+    """The merge patch turning ``current`` into ``desired`` (only the fields that differ). A field is
+    removed (null) only when ``desired`` lacks it or sets it None and it is one a retry clears."""
+    patch = {k: v for k, v in desired.items() if current.get(k) != v and v is not None}
+    for key in CLEARED_ON_RETRY:
+        if current.get(key) is not None and desired.get(key) is None:
+            patch[key] = None
+    return patch
 
 
 def transitions(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Transition]:
@@ -158,8 +202,13 @@ def _with_phase(
     fields: Mapping[str, Any], phase: str, reason: str, message: str, generation: int, now: dt.datetime
 ) -> Status:
     existing = fields.get("conditions") or []
+    history = list(fields.get("transitions") or [])
+    if not history or (history[-1].get("phase"), history[-1].get("reason")) != (phase, reason):
+        entry = {"phase": phase, "reason": reason, "message": message, "at": iso(now)}
+        history = [*history, {**entry, "series": int(fields.get("series") or 0)}][-HISTORY:]
     return {
         **fields,
+        "transitions": history,
         "phase": phase,
         "reason": reason,
         "message": message,

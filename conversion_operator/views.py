@@ -54,6 +54,8 @@ class JobView:
     reason: str | None = None  # the Failed condition's reason, e.g. BackoffLimitExceeded
     message: str | None = None
     finished_at: str | None = None
+    suspended: bool = False  # created suspended, not admitted yet (admission.py)
+    deleting: bool = False  # replaced by a retry's Job, or going with its ConversionJob
 
 
 def pod_view(pod: Mapping[str, Any]) -> PodView:
@@ -90,6 +92,8 @@ def job_view(job: Mapping[str, Any]) -> JobView:
         succeeded=status.get("succeeded") or 0,
         failed=status.get("failed") or 0,
         start_time=status.get("startTime"),
+        suspended=bool((job.get("spec") or {}).get("suspend")),
+        deleting=bool(meta.get("deletionTimestamp")),
     )
     for cond in status.get("conditions") or []:
         if cond.get("status") != "True":

@@ -115,6 +115,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def not_ready(_: Request, exc: jobs.NotReady) -> JSONResponse:
         return _problem(status.HTTP_409_CONFLICT, str(exc))
 
+    @app.exception_handler(jobs.Conflict)
+    async def conflict(_: Request, exc: jobs.Conflict) -> JSONResponse:
+        return _problem(status.HTTP_409_CONFLICT, str(exc))
+
     @app.exception_handler(jobs.Refused)
     async def refused(_: Request, exc: jobs.Refused) -> JSONResponse:
         return _problem(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))

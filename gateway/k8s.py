@@ -97,6 +97,17 @@ class ConversionJobs:
                 return items
             params["continue"] = token
 
+    async def annotate(self, name: str, key: str, value: str) -> dict[str, Any] | None:
+        """Set one annotation (a merge patch of metadata only); None if there is no such resource."""
+        body = {"metadata": {"annotations": {key: value}}}
+        headers = {"Content-Type": "application/merge-patch+json"}
+        try:
+            return await self._call("PATCH", f"{self._path}/{name}", json=body, headers=headers)
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     async def delete(self, name: str) -> dict[str, Any] | None:
         """Delete; returns the object as the API server last saw it (with its finalizers, which
         then run), or None if there was none."""

@@ -15,7 +15,17 @@ BITRATES = ("64k", "96k", "128k", "160k", "192k", "224k", "256k", "320k")
 CHANNELS = (1, 2)
 SAMPLE_RATES = (22050, 32000, 44100, 48000)
 MAX_TRIM_SECONDS = 86400.0
-FIELDS = ("bitrate", "quality", "channels", "sampleRate", "trimStart", "trimEnd", "engine", "notifyEmail")
+FIELDS = (
+    "bitrate",
+    "quality",
+    "channels",
+    "sampleRate",
+    "trimStart",
+    "trimEnd",
+    "engine",
+    "notifyEmail",
+    "priority",
+)
 MAX_FIELD_BYTES = 64
 
 
@@ -37,6 +47,9 @@ class OutputOptions(BaseModel):
     trim_end: float | None = Field(None, alias="trimEnd", ge=0, le=MAX_TRIM_SECONDS)
     engine: Literal["ffmpeg", "moviepy"] = "ffmpeg"
     notify_email: bool = Field(True, alias="notifyEmail", description="Email the owner when it ends")
+    priority: Literal["low", "normal", "high"] | None = Field(
+        None, description="Orders the owner's own queued jobs (high first); normal when unset"
+    )
 
     @field_validator("bitrate")
     @classmethod
@@ -128,4 +141,5 @@ def conversion_spec(
         "output": options.output_spec(),
         "engine": options.engine,
         "notify": {"email": options.notify_email},
+        **({"priority": options.priority} if options.priority else {}),
     }

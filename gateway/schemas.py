@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled", "Unknown"]
+Phase = Literal["Queued", "Pending", "Running", "Succeeded", "Failed", "Cancelled", "Unknown"]
 
 JOB_EXAMPLE: dict[str, Any] = {
     "id": "cj-6743c0ffee0123456789abcd",
@@ -31,6 +31,14 @@ JOB_EXAMPLE: dict[str, Any] = {
 }
 
 
+class QueuePlace(BaseModel):
+    """Where a Queued job stands in the admission queue."""
+
+    position: int = Field(description="1: admitted next")
+    reason: str = Field(description="ClusterCapReached, UserCapReached or NextInLine")
+    message: str | None = None
+
+
 class Job(BaseModel):
     """A conversion as its owner sees it: what was uploaded, how far it is, where the MP3 is."""
 
@@ -44,8 +52,8 @@ class Job(BaseModel):
     created: dt.datetime
     options: dict[str, Any] = Field(description="Output options as sent (form-field names)")
     phase: Phase = Field(
-        description="Pending, Running, Succeeded, Failed or Cancelled; Unknown while Kubernetes "
-        "cannot be asked"
+        description="Queued (waiting for a free conversion slot), Pending, Running, Succeeded, Failed "
+        "or Cancelled; Unknown while Kubernetes cannot be asked"
     )
     progress: int = Field(0, ge=0, le=100, description="Percent of the audio converted")
     reason: str | None = Field(None, description="CamelCase reason of the latest transition")
@@ -57,6 +65,14 @@ class Job(BaseModel):
     audio_seconds: float | None = Field(None, alias="audioSeconds")
     mp3_size: int | None = Field(None, alias="mp3Size")
     download: str | None = Field(None, description="The MP3's URL, once Succeeded")
+    queue: QueuePlace | None = Field(None, description="While Queued: the job's place and why it waits")
+    expires_at: dt.datetime | None = Field(
+        None, alias="expiresAt", description="When the finished job, its video and MP3 are removed"
+    )
+    retries: int | None = Field(None, description="Times the job was retried (POST /jobs/{id}/retry)")
+    reused_from: str | None = Field(
+        None, alias="reusedFrom", description="The earlier job whose MP3 this one reuses (reason Reused)"
+    )
 
 
 class JobPage(BaseModel):

@@ -31,6 +31,8 @@ def job_view(record: Mapping[str, Any], resource: Resource, base_url: str) -> Jo
         "created": _aware(record["created"]),
         "options": record.get("options", {}),
     }
+    if record.get("reused"):
+        return _reused(record, fields, url)
     if isinstance(resource, Unknown):
         fields.update(phase="Unknown", message="The job's status cannot be read right now; try again soon.")
         return Job.model_validate(fields)
@@ -53,6 +55,29 @@ def job_view(record: Mapping[str, Any], resource: Resource, base_url: str) -> Jo
         audioSeconds=status.get("audioSeconds"),
         mp3Size=status.get("mp3Size"),
         download=f"{url}/mp3" if phase == "Succeeded" else None,
+        queue=status.get("queue"),
+        expiresAt=status.get("expiresAt"),
+        retries=status.get("series"),
+    )
+    return Job.model_validate(fields)
+
+
+def _reused(record: Mapping[str, Any], fields: dict[str, Any], url: str) -> Job:
+    """A job answered with an earlier job's MP3 (same bytes, same options): Succeeded at once."""
+    reused = record["reused"]
+    fields.update(
+        phase="Succeeded",
+        progress=100,
+        reason="Reused",
+        message=f"The same video was converted with the same options before (job {reused['from']}); "
+        "its MP3 is yours at once.",
+        finishedAt=fields["created"],
+        attempts=0,
+        audioSeconds=reused.get("audioSeconds"),
+        mp3Size=reused.get("mp3Size"),
+        download=f"{url}/mp3",
+        expiresAt=reused.get("expiresAt"),
+        reusedFrom=reused["from"],
     )
     return Job.model_validate(fields)
 

@@ -16,6 +16,7 @@ from rich.text import Text
 from mp4mp3_cli.errors import CliError
 
 PHASE_STYLES = {
+    "Queued": "blue",
     "Pending": "yellow",
     "Running": "cyan",
     "Succeeded": "green",

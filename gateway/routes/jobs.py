@@ -31,6 +31,11 @@ UPLOAD_BODY: dict[str, Any] = {
                         "trimEnd": {"type": "number", "minimum": 0, "description": "Seconds"},
                         "engine": {"type": "string", "enum": ["ffmpeg", "moviepy"], "default": "ffmpeg"},
                         "notifyEmail": {"type": "boolean", "default": True},
+                        "priority": {
+                            "type": "string",
+                            "enum": ["low", "normal", "high"],
+                            "default": "normal",
+                        },
                     },
                 },
                 "encoding": {"file": {"contentType": "video/mp4"}},
@@ -71,11 +76,15 @@ async def create_job(
     jobs: JobsDep,
     limits: LimitsDep,
     response: Response,
+    fresh: Annotated[
+        bool,
+        Query(description="Convert again even if the same video was converted with the same options"),
+    ] = False,
 ) -> Job:
     # also the seed's POST /upload (routes/seed.py); no docstring: it would become /upload's description
     room = await limits.room(user, uploads.content_length(request))  # before one byte is read
     upload = await uploads.receive(request, db, settings, user, room)
-    job = await jobs.submit(user, upload)
+    job = await jobs.submit(user, upload, fresh)
     await limits.note_upload(user)
     response.headers["Location"] = job.url
     return job
@@ -109,6 +118,20 @@ async def list_jobs(
 )
 async def get_job(job_id: str, user: CurrentUser, jobs: JobsDep) -> Job:
     return await jobs.get(user, job_id)
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Job,
+    response_model_by_alias=True,
+    summary="Run a failed job again with its stored video",
+    description="A new series of attempts; the job's history is kept and one new email is sent at "
+    "its end. Only a Failed job can be retried: any other answers 409.",
+    responses=problems(401, 404, 409, 503),
+)
+async def retry_job(job_id: str, user: CurrentUser, jobs: JobsDep) -> Job:
+    return await jobs.retry(user, job_id)
 
 
 @router.delete(

@@ -6,9 +6,10 @@ The devstack's own operator watches namespace mp4mp3 only, so it never meets the
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import hashlib
-import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,22 +17,23 @@ from typing import Any
 import gridfs
 import yaml
 
-from common.resources import CHUNK_SIZE, GROUP, JOB_LABEL, OWNER_LABEL, VERSION, job_name
+from common.resources import CHUNK_SIZE, GROUP, JOB_LABEL, OWNER_LABEL, VERSION, job_name, mp3_id
 from devstack.config import Config
 from devstack.process import wait_until as wait_for
 from devstack.servers.release import pod_visible
+from tests.support.gateway_harness import free_port
 from tests.support.operator_harness import EventTap, OperatorProcess
 from tests.support.world import World, quietly
-
-HEALTH_PORTS = itertools.count(38400)  # this suite's range: 38400-38409
 
 
 @functools.cache
 def converter_image() -> str:
-    """The converter image as the devstack built and imported it (built only if missing)."""
+    """The converter image as the devstack built and imported it (built only if missing); on a
+    devstack without a node (an offset one) no pod runs, so a name that is never pulled."""
     from devstack.images import ensure_images  # buildah's wrappers only when a world needs them
 
-    return ensure_images(Config.from_env())["converter"]
+    cfg = Config.from_env()
+    return ensure_images(cfg)["converter"] if cfg.node else "mp4mp3/converter:no-node"
 
 
 @dataclass
@@ -56,7 +58,7 @@ class OperatorWorld(World):
             "OPERATOR_AMQP_URL": self.amqp_url,
             "OPERATOR_MONGO_URI": self.mongo_uri,
             "OPERATOR_HEALTH_HOST": "127.0.0.1",
-            "OPERATOR_HEALTH_PORT": str(next(HEALTH_PORTS)),
+            "OPERATOR_HEALTH_PORT": str(free_port()),  # other sessions on this machine run operators too
             "OPERATOR_PEERING_NAME": f"mp4mp3-operator-{self.tag}",
             "OPERATOR_PEER_ID": f"test-{self.tag}-{len(self.operators)}",
             # the converter pods run on the devstack's node from the image built here, and reach
@@ -169,3 +171,52 @@ class OperatorWorld(World):
         for proc in self.operators:
             proc.stop()
         super().close()
+
+
+def play_converter(
+    world: OperatorWorld,
+    name: str,
+    job: str | None = None,
+    exit_code: int = 0,
+    report: dict[str, Any] | None = None,
+) -> None:
+    """Play the converter of ConversionJob ``name`` (its Job ``job``, by default the first series'):
+    on success store an MP3 as the converter does, then end its pod as the kubelet would, with
+    ``exit_code`` and ``report`` as the termination message. For devstacks without a node."""
+    job = job or name
+
+    def pod() -> dict[str, Any] | None:
+        mine = [p for p in world.objects("pods", name) if p["metadata"]["labels"].get("job-name") == job]
+        return next((p for p in mine if not p["metadata"].get("deletionTimestamp")), None)
+
+    found = wait_for(pod, 30, f"a converter pod of Job {job}")
+    cr = world.conversionjob(name) or {}
+    if exit_code == 0:
+        file_id = mp3_id(cr["metadata"]["uid"])
+        bucket = gridfs.GridFSBucket(world.db, bucket_name="mp3s", chunk_size_bytes=CHUNK_SIZE)
+        meta = {"owner": cr["spec"]["owner"]["userId"], "job": name, "filename": "played.mp3"}
+        with contextlib.suppress(gridfs.errors.FileExists):
+            bucket.upload_from_stream_with_id(file_id, "played.mp3", b"ID3" + bytes(1000), metadata=meta)
+        report = report or {"mp3Id": str(file_id), "size": 1003, "audioSeconds": 1.0}
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    terminated: dict[str, Any] = {
+        "exitCode": exit_code,
+        "reason": "Completed" if exit_code == 0 else "Error",
+        "startedAt": now,
+        "finishedAt": now,
+        "message": json.dumps(report or {}),
+    }
+    container = {
+        "name": "converter",
+        "image": "converter",
+        "imageID": "",
+        "ready": False,
+        "restartCount": 0,
+        "started": False,
+        "state": {"terminated": terminated},
+    }
+    phase = "Succeeded" if exit_code == 0 else "Failed"
+    status = {"phase": phase, "startTime": now, "containerStatuses": [container]}
+    world.admin.patch(
+        f"/api/v1/namespaces/{world.namespace}/pods/{found['metadata']['name']}/status", {"status": status}
+    )

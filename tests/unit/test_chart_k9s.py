@@ -30,7 +30,7 @@ def test_plugins_have_the_fields_k9s_reads_and_distinct_shortcuts() -> None:
         assert plugin["scopes"] == [crd()["spec"]["names"]["plural"]], name
     shortcuts = [p["shortCut"] for p in PLUGINS.values()]
     assert len(set(shortcuts)) == len(shortcuts)
-    assert PLUGINS["mp4mp3-retry"]["confirm"] is True  # it deletes and recreates a resource
+    assert PLUGINS["mp4mp3-retry"]["confirm"] is True  # it starts a conversion again
 
 
 @pytest.mark.parametrize("name", sorted(PLUGINS))

@@ -9,7 +9,7 @@ import kopf
 import pytest
 
 from common.exit_codes import BAD_INPUT
-from common.resources import GROUP, JOB_LABEL, OWNER_LABEL
+from common.resources import GROUP, JOB_LABEL, KUEUE_QUEUE_LABEL, OWNER_LABEL
 from conversion_operator import jobs
 from conversion_operator.settings import Settings
 from converter_job.spec import Spec
@@ -163,3 +163,13 @@ def test_per_job_role_may_only_get_and_patch_its_own_status() -> None:
     for obj in (account, role, binding):  # the garbage collector removes them with the ConversionJob
         assert obj["metadata"]["ownerReferences"][0]["uid"] == UID
         assert obj["metadata"]["namespace"] == "media"
+
+
+def test_jobs_are_created_suspended_and_kueue_mode_names_the_queue() -> None:
+    """Admission unsuspends our Jobs (admission.py); in kueue mode Kueue does, by its queue-name label."""
+    ours = jobs.job(conversionjob(), settings())
+    assert ours["spec"]["suspend"] is True and KUEUE_QUEUE_LABEL not in ours["metadata"]["labels"]
+    kueue = jobs.job(conversionjob(), settings(admission="kueue", kueue_queue_name="conversions"))
+    assert kueue["spec"]["suspend"] is True
+    assert kueue["metadata"]["labels"][KUEUE_QUEUE_LABEL] == "conversions"
+    assert jobs.job(conversionjob(), settings(), "cj-x-r2")["metadata"]["name"] == "cj-x-r2"

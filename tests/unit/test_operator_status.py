@@ -210,3 +210,36 @@ def test_cancelled_and_refused_conversions_say_why() -> None:
 
 def test_durations_read_like_kubectls() -> None:
     assert [human_duration(s) for s in (0, 12.4, 184, 3723)] == ["0s", "12s", "3m4s", "1h2m3s"]
+
+
+def test_a_suspended_job_is_queued_with_its_place_and_leaves_the_queue_when_admitted() -> None:
+    place = {"position": 2, "reason": "ClusterCapReached", "message": "Queued at position 2: 2 running."}
+    queued = desired({"queue": place}, job=job(suspended=True))
+    assert (queued["phase"], queued["reason"], queued["message"]) == ("Queued", "Queued", place["message"])
+    assert queued["queue"] == place
+    generic = desired(job=job(suspended=True))
+    assert generic["message"] == LIMITS.queued
+    admitted = desired(queued, job=job())
+    assert admitted["phase"] == "Pending" and status.changes(queued, admitted)["queue"] is None
+    assert [(t["phase"], t["reason"]) for t in admitted["transitions"]] == [
+        ("Queued", "Queued"),
+        ("Pending", "Starting"),
+    ]
+
+
+def test_a_retry_starts_the_next_series_from_pending_and_keeps_the_history() -> None:
+    failed = desired(job=job(outcome="Failed", reason="BackoffLimitExceeded", failed=3, finished_at=T0))
+    failed = {**failed, "outcomePublished": "Failed", "expiresAt": "2026-05-08T12:00:00Z"}
+    again = status.retried(failed, "token-1", 1, NOW)
+    patch = status.changes(failed, again)
+    assert (again["phase"], again["reason"], again["series"], again["retryToken"]) == (
+        "Pending",
+        "RetryRequested",
+        1,
+        "token-1",
+    )
+    assert patch["outcomePublished"] is None and patch["finishedAt"] is None and patch["expiresAt"] is None
+    assert [t["phase"] for t in again["transitions"]] == ["Failed", "Pending"]
+    assert again["transitions"][-1]["series"] == 1
+    # the next series is computed afresh, not held in the terminal phase
+    assert desired(again, job=job(name="cj-x-r1"))["phase"] == "Pending"

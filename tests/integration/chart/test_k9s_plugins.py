@@ -184,18 +184,18 @@ def test_download_with_another_users_token_gets_nothing(stack: Stack, succeeded:
     assert not (tmp_path / f"{succeeded}.mp3").exists()
 
 
-def test_retry_recreates_a_failed_job_and_keeps_its_video(stack: Stack, kube: Kube, failed: str) -> None:
+def test_retry_reruns_a_failed_job_and_keeps_its_video(stack: Stack, kube: Kube, failed: str) -> None:
     before = kube.get(f"{CONVERSIONJOBS}/{failed}")
 
     result = run_plugin(stack, "mp4mp3-retry", failed)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Retrying {failed}" in result.stdout
-    after = _wait_for_new_attempt(kube, failed, before["metadata"]["uid"])
-    assert after["spec"] == before["spec"]
-    assert after["metadata"]["labels"] == before["metadata"]["labels"]
+    after = _wait_for_new_series(kube, failed, int(before["status"].get("series") or 0) + 1)
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]  # the same resource, run again
     # it ran again, on the same video: still no audio, and not "the video is no longer stored"
     assert after["status"]["reason"] == "NoAudioStream", after["status"]
+    assert after["status"]["jobName"].endswith(f"-r{after['status']['series']}")
 
 
 def test_retry_refuses_a_job_that_did_not_fail(stack: Stack, kube: Kube, succeeded: str) -> None:
@@ -208,16 +208,13 @@ def test_retry_refuses_a_job_that_did_not_fail(stack: Stack, kube: Kube, succeed
     assert kube.get(f"{CONVERSIONJOBS}/{succeeded}")["metadata"]["uid"] == uid
 
 
-def _wait_for_new_attempt(kube: Kube, name: str, old_uid: str, timeout: float = 180) -> Any:
+def _wait_for_new_series(kube: Kube, name: str, series: int, timeout: float = 180) -> Any:
+    """The ConversionJob once its retry's series ``series`` ran to its end."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            cr = kube.get(f"{CONVERSIONJOBS}/{name}")
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-        else:
-            if cr["metadata"]["uid"] != old_uid:
-                return wait_for_phase(kube, name, {"Succeeded", "Failed"}, uid=cr["metadata"]["uid"])
+        cr = kube.get(f"{CONVERSIONJOBS}/{name}")
+        st = cr.get("status") or {}
+        if st.get("series") == series and st.get("phase") in ("Succeeded", "Failed"):
+            return cr
         time.sleep(0.5)
-    raise AssertionError(f"{name} was not recreated within {timeout} s")
+    raise AssertionError(f"{name} did not finish a retry within {timeout} s")

@@ -38,7 +38,7 @@ def devstack() -> Iterator[Stack]:
 def world(worlds: Worlds, devstack: Stack) -> GatewayWorld:
     """The gateway's world, shared by the folder; no operator runs in it."""
     made = worlds.new(GatewayWorld)
-    made.auth_url = devstack.env()["AUTH_URL"]
+    made.auth_url = devstack["auth"].env()["AUTH_URL"]  # a host service: not in env() without a node
     return made
 
 

@@ -105,6 +105,8 @@ def test_operator_rights_are_the_few_it_needs(world: OperatorWorld, kubectl: lis
     granted = [
         ("create", "jobs.batch"),
         ("delete", "jobs.batch"),
+        ("patch", "jobs.batch"),  # admission unsuspends
+        ("delete", "conversionjobs.mp4mp3.io"),  # retention
         ("patch", "conversionjobs.mp4mp3.io/status"),
         ("create", "conversionjobs.mp4mp3.io"),
         ("watch", "pods"),
@@ -112,7 +114,7 @@ def test_operator_rights_are_the_few_it_needs(world: OperatorWorld, kubectl: lis
     ]
     refused = [
         ("get", "secrets"),
-        ("delete", "conversionjobs.mp4mp3.io"),
+        ("deletecollection", "conversionjobs.mp4mp3.io"),
         ("create", "pods"),
         ("update", "jobs.batch"),
         ("delete", "roles.rbac.authorization.k8s.io"),
