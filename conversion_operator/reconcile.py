@@ -18,7 +18,7 @@ import kopf
 
 from common.logs import kv
 from common.resources import mp3_id
-from conversion_operator import jobs, outcomes, status, views
+from conversion_operator import jobs, metrics, outcomes, status, views
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.settings import Settings
@@ -47,6 +47,7 @@ class Conversions:
         """Create the converter's RBAC and Job (idempotent: a replay or a restart finds them made)."""
         meta, spec = body["metadata"], body["spec"]
         name, namespace = meta["name"], meta["namespace"]
+        metrics.PHASES_SEEN.seen((namespace, name), body.status.get("phase"))
         if body.status.get("phase") in status.TERMINAL:
             return
         if not await asyncio.to_thread(self.files.video_exists, spec["source"]["videoId"]):
@@ -68,6 +69,7 @@ class Conversions:
                 delay=5,
             )
         if created:
+            metrics.job_created(body, _now())
             filename = body["spec"]["source"]["filename"]
             message = f"Created Job {meta['name']} to convert {filename}."
             kopf.event(body, type="Normal", reason="JobCreated", message=message)
@@ -80,6 +82,7 @@ class Conversions:
             desired = status.failed_early(current, reason, message, meta.get("generation", 1), _now())
             await self.kube.patch_status(meta["namespace"], meta["name"], status.changes(current, desired))
         kopf.event(body, type="Warning", reason=reason, message=message)
+        metrics.ADMISSIONS.labels(decision="refused").inc()
         log.warning(kv(job=meta["name"], event="job.refused", reason=reason))
 
     async def reconcile(
@@ -106,6 +109,7 @@ class Conversions:
                 mp3_id=str(mp3_id(uid)),
             )
             patch = status.changes(current, desired)
+            metrics.PHASES_SEEN.seen((namespace, name), desired.get("phase"))
             if patch:
                 await self.kube.patch_status(namespace, name, patch)
             if job and job.outcome is None and desired["phase"] == "Failed":  # an image that never starts
@@ -128,8 +132,10 @@ class Conversions:
                 await self.publisher.publish(event)
             except Exception as exc:  # the resync timer tries again
                 log.warning(kv(job=meta["name"], event="outcome.publish_failed", error=repr(exc)))
+                metrics.PUBLISH_FAILURES.inc()
                 return
             self._published.add(key)
+            metrics.outcome_published(st)
         await self.kube.patch_status(meta["namespace"], meta["name"], {"outcomePublished": phase})
         message = f"Published {outcomes.routing_key(event)} (event {event.event_id})."
         kopf.event(cr, type="Normal", reason="OutcomePublished", message=message)
@@ -153,6 +159,7 @@ class Conversions:
             video_id, file_id = spec["source"]["videoId"], mp3_id(meta["uid"])
             video, mp3 = await asyncio.to_thread(self.files.delete, video_id, file_id)
             self._published.difference_update({f"{meta['uid']}/{p}" for p in status.OUTCOMES})
+        metrics.PHASES_SEEN.forget((namespace, name))
         running = len(pods)
         log.info(kv(job=name, event="job.cleaned_up", video_deleted=video, mp3_deleted=mp3, running=running))
 

@@ -14,9 +14,9 @@ from starlette.requests import ClientDisconnect
 
 from common import logs
 from common.logs import kv
-from gateway import jobs
+from gateway import jobs, metrics
 from gateway.resources import Resources
-from gateway.routes import downloads, health, seed
+from gateway.routes import downloads, health, seed, webhooks
 from gateway.routes import jobs as job_routes
 from gateway.settings import Settings, get_settings
 from gateway.uploads import UploadRejected
@@ -64,13 +64,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "jobs", "description": "Upload videos and follow their conversion"},
             {"name": "downloads", "description": "Fetch the MP3s"},
+            {"name": "webhooks", "description": "Outcomes POSTed to your URLs, signed"},
             {"name": "seed-compatible", "description": "The original project's routes, for its clients"},
             {"name": "health", "description": "Probes for Kubernetes"},
         ],
     )
     app.dependency_overrides[get_settings] = lambda: settings
-    for router in (job_routes.router, downloads.router, seed.router, health.router):
+    for router in (job_routes.router, downloads.router, webhooks.router, seed.router, health.router):
         app.include_router(router)
+    if settings.metrics_enabled:
+        metrics.install(app)
     _install_error_handlers(app)
     return app
 

@@ -11,12 +11,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from common import webhooks
+
 BITRATES = ("64k", "96k", "128k", "160k", "192k", "224k", "256k", "320k")
 CHANNELS = (1, 2)
 SAMPLE_RATES = (22050, 32000, 44100, 48000)
 MAX_TRIM_SECONDS = 86400.0
-FIELDS = ("bitrate", "quality", "channels", "sampleRate", "trimStart", "trimEnd", "engine", "notifyEmail")
+FIELDS = (
+    "bitrate",
+    "quality",
+    "channels",
+    "sampleRate",
+    "trimStart",
+    "trimEnd",
+    "engine",
+    "notifyEmail",
+    "callbackUrl",
+)
 MAX_FIELD_BYTES = 64
+# fields allowed to be longer than MAX_FIELD_BYTES
+FIELD_LIMITS = {"callbackUrl": webhooks.MAX_URL_LENGTH}
 
 
 class InvalidOptions(ValueError):
@@ -25,7 +39,7 @@ class InvalidOptions(ValueError):
 
 class OutputOptions(BaseModel):
     """What MP3 to make. Form fields (all optional): bitrate or quality, channels, sampleRate,
-    trimStart/trimEnd (seconds), engine, notifyEmail."""
+    trimStart/trimEnd (seconds), engine, notifyEmail, callbackUrl."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -37,6 +51,9 @@ class OutputOptions(BaseModel):
     trim_end: float | None = Field(None, alias="trimEnd", ge=0, le=MAX_TRIM_SECONDS)
     engine: Literal["ffmpeg", "moviepy"] = "ffmpeg"
     notify_email: bool = Field(True, alias="notifyEmail", description="Email the owner when it ends")
+    callback_url: str | None = Field(
+        None, alias="callbackUrl", description="An http(s) URL the signed outcome is POSTed to"
+    )
 
     @field_validator("bitrate")
     @classmethod
@@ -44,6 +61,11 @@ class OutputOptions(BaseModel):
         if value is not None and value.lower() not in BITRATES:
             raise ValueError(f"must be one of {', '.join(BITRATES)}")
         return value.lower() if value else None
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return webhooks.check_syntax(value) if value is not None else None  # UnsafeUrl is a ValueError
 
     @field_validator("channels")
     @classmethod
@@ -127,5 +149,12 @@ def conversion_spec(
         "owner": {"userId": user_id, "email": email},
         "output": options.output_spec(),
         "engine": options.engine,
-        "notify": {"email": options.notify_email},
+        "notify": _notify(options),
     }
+
+
+def _notify(options: OutputOptions) -> dict[str, Any]:
+    notify: dict[str, Any] = {"email": options.notify_email}
+    if options.callback_url:
+        notify["callbackUrl"] = options.callback_url
+    return notify

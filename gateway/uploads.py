@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import anyio
+import anyio.to_thread
 from fastapi import Request, status
 from pymongo.database import Database
 from starlette.requests import ClientDisconnect
@@ -22,12 +23,20 @@ from streaming_form_data.parser import ParseFailedException, UnexpectedPartExcep
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
 
+from common import webhooks
 from common.logs import kv
 from common.resources import VIDEOS_BUCKET
 from gateway.auth import User
 from gateway.containers import HEAD_BYTES, iso_bmff_problem
 from gateway.filenames import clean_upload_name
-from gateway.options import FIELDS, MAX_FIELD_BYTES, InvalidOptions, OutputOptions, parse_options
+from gateway.options import (
+    FIELD_LIMITS,
+    FIELDS,
+    MAX_FIELD_BYTES,
+    InvalidOptions,
+    OutputOptions,
+    parse_options,
+)
 from gateway.settings import Settings
 from gateway.storage import GridFSWriter, StoredFile
 
@@ -122,6 +131,8 @@ async def receive(request: Request, db: Database, settings: Settings, user: User
             options = parse_options(fields)
         except InvalidOptions as exc:
             raise UploadRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        if options.callback_url:
+            await _check_callback(options.callback_url, settings)
         filename = clean_upload_name(target.multipart_filename)
         metadata = {
             "owner": user.id,
@@ -161,7 +172,10 @@ async def _parse(
         raise UploadRejected(status.HTTP_400_BAD_REQUEST, f"Unusable multipart header: {exc}.") from None
     target = _VideoTarget(writer, max_bytes)
     parser.register(FILE_FIELD, target)
-    values = {name: ValueTarget(validator=MaxSizeValidator(MAX_FIELD_BYTES)) for name in FIELDS}
+    values = {
+        name: ValueTarget(validator=MaxSizeValidator(FIELD_LIMITS.get(name, MAX_FIELD_BYTES)))
+        for name in FIELDS
+    }
     for name, value in values.items():
         parser.register(name, value)
     try:
@@ -169,7 +183,9 @@ async def _parse(
             await parser.adata_received(chunk)
     except ValidationError:
         raise UploadRejected(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"An option field is longer than {MAX_FIELD_BYTES} bytes."
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"An option field is longer than {MAX_FIELD_BYTES} bytes "
+            f"(callbackUrl: {FIELD_LIMITS['callbackUrl']}).",
         ) from None
     except UnexpectedPartException as exc:
         raise UploadRejected(
@@ -186,6 +202,14 @@ async def _parse(
             )
         raise UploadRejected(status.HTTP_400_BAD_REQUEST, "The multipart body ended before the file did.")
     return target, {name: v.value.decode("utf-8", "replace") for name, v in values.items() if v.value}
+
+
+async def _check_callback(url: str, settings: Settings) -> None:
+    """422 when the callback URL points where deliveries may not go (a private address, ...)."""
+    try:
+        await anyio.to_thread.run_sync(webhooks.check_address, url, settings.webhook_networks)
+    except webhooks.UnsafeUrl as exc:
+        raise UploadRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid callbackUrl: {exc}.") from None
 
 
 async def _drain(request: Request, limit: int) -> None:
