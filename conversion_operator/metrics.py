@@ -15,15 +15,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from common.logs import kv
 from common.phases import PHASES
 from conversion_operator.times import parse_time
 
+log = logging.getLogger("operator")
 QUEUED = "Queued"  # the admission queue's phase
 Key = tuple[str, str]
 
@@ -99,6 +102,11 @@ def outcome_published(st: Mapping[str, Any]) -> None:
 
 
 def serve(port: int, host: str) -> None:
-    """Serve ``/metrics`` from a daemon thread (port 0: not at all)."""
-    if port:
+    """Serve ``/metrics`` from a daemon thread (port 0: not at all). A port in use costs the
+    metrics, not the service: logged as an error, the work goes on."""
+    if not port:
+        return
+    try:
         start_http_server(port, addr=host)
+    except OSError as exc:
+        log.error(kv(event="metrics.unavailable", port=port, error=exc))

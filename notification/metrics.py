@@ -11,12 +11,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from prometheus_client import Counter, Histogram, start_http_server
 
+from common.logs import kv
 from common.retries import Ack, Parking, Requeue
 
+log = logging.getLogger("notification")
 MESSAGES = Counter(
     "mp4mp3_notification_messages", "Outcome messages settled, by consumer and result", ["consumer", "result"]
 )
@@ -47,6 +50,11 @@ def settled_counter(consumer: str) -> Callable[[Ack | Requeue | Parking], None]:
 
 
 def serve(port: int, host: str) -> None:
-    """Serve ``/metrics`` from a daemon thread (port 0: not at all)."""
-    if port:
+    """Serve ``/metrics`` from a daemon thread (port 0: not at all). A port in use costs the
+    metrics, not the service: logged as an error, the work goes on."""
+    if not port:
+        return
+    try:
         start_http_server(port, addr=host)
+    except OSError as exc:
+        log.error(kv(event="metrics.unavailable", port=port, error=exc))
