@@ -120,7 +120,7 @@ def check_address(url: str, allowed: Sequence[ipaddress.IPv4Network | ipaddress.
     except (socket.gaierror, UnicodeError):
         raise UnsafeUrl(f"the host {host!r} does not resolve") from None
     for address in _addresses(info[4][0] for info in infos):
-        if not address.is_global and not any(address in net for net in allowed):
+        if (not address.is_global or address.is_multicast) and not any(address in net for net in allowed):
             raise UnsafeUrl(
                 f"the host {host!r} resolves to {address}, a private or reserved address that webhooks "
                 "may not be sent to"

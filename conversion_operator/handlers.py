@@ -20,7 +20,7 @@ import kopf
 
 from common.logs import kv
 from common.resources import FINALIZER, GROUP, JOB_LABEL, PLURAL, VERSION
-from conversion_operator import metrics, requested, views
+from conversion_operator import requested, views
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.outcomes import Publisher
@@ -41,7 +41,6 @@ async def configure(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: An
     cfg = get_settings()
     tune(settings, cfg)
     memo.conversions, memo.closers = await start_services(cfg)
-    metrics.serve(cfg.metrics_port, cfg.metrics_host)
     log.info(kv(event="operator.started", namespace=cfg.namespace, peering=cfg.peering_name))
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from bson import ObjectId
 
+from devstack.process import wait_until
 from devstack.stack import Stack
 from tests.support.gateway_harness import GatewayProcess, free_port, mp4_like, multipart
 from tests.support.gateway_world import GatewayWorld
@@ -65,8 +66,11 @@ def test_operator_metrics_follow_two_jobs_converter_played(worlds: Worlds, tmp_p
     world = worlds.new(OperatorWorld)
     port = free_port()
     # no converter runs, so no image is needed (nor built)
-    world.start_operator(OPERATOR_METRICS_PORT=str(port), OPERATOR_CONVERTER_IMAGE="localhost/none:never")
+    operator = world.start_operator(
+        OPERATOR_METRICS_PORT=str(port), OPERATOR_CONVERTER_IMAGE="localhost/none:never"
+    )
     url = f"http://127.0.0.1:{port}/metrics"
+    wait_until(lambda: _answers(url), 30, f"the operator's /metrics ({operator.log_tail()})")
     before = scrape(url)
 
     # one job whose video is gone: refused before any Job is made
@@ -77,7 +81,7 @@ def test_operator_metrics_follow_two_jobs_converter_played(worlds: Worlds, tmp_p
     video = tmp_path / "talk.mp4"
     video.write_bytes(secrets.token_bytes(4096))
     name = world.submit(video)
-    world.wait_phase(name, "Pending", "Running")
+    wait_until(lambda: bool(world.objects("jobs", name)), 60, f"the Job of {name} ({operator.log_tail()})")
     _play_a_successful_job(world, name, seconds=7)
 
     failed = world.wait_settled(world.manifest(gone)["metadata"]["name"])
@@ -115,6 +119,13 @@ def _play_a_successful_job(world: OperatorWorld, name: str, seconds: int) -> Non
     ]
     status = {**stamp, "active": 0, "ready": 0, "terminating": 0, "succeeded": 1, "conditions": conditions}
     world.admin.patch(path, {"status": status})
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _iso(moment: dt.datetime) -> str:
