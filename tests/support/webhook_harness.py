@@ -26,13 +26,14 @@ class Receiver:
     """``start()`` listens on ``port`` (the same one after ``stop()``: a receiver that was down)."""
 
     port: int = field(default_factory=free_port)
+    host: str = LOOPBACK  # the e2e tests listen on the node's bridge address, which pods reach
     answer: int = 204
     received: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}/hooks/mp4mp3"
+        return f"http://{self.host}:{self.port}/hooks/mp4mp3"
 
     def start(self) -> Receiver:
         receiver = self
@@ -49,7 +50,7 @@ class Receiver:
                 pass
 
         ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer((LOOPBACK, self.port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
