@@ -20,9 +20,9 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
-from common.logs import kv
+from common import metrics
 from common.phases import PHASES
 from conversion_operator.times import parse_time
 
@@ -101,12 +101,7 @@ def outcome_published(st: Mapping[str, Any]) -> None:
         CONVERSION_SECONDS.labels(phase=phase).observe(max(seconds, 0.0))
 
 
+
 def serve(port: int, host: str) -> None:
-    """Serve ``/metrics`` from a daemon thread (port 0: not at all). A port in use costs the
-    metrics, not the service: logged as an error, the work goes on."""
-    if not port:
-        return
-    try:
-        start_http_server(port, addr=host)
-    except OSError as exc:
-        log.error(kv(event="metrics.unavailable", port=port, error=exc))
+    """Serve ``/metrics`` on ``port`` (0: not at all); see ``common.metrics``."""
+    metrics.serve(port, host, log)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
 
-from common.logs import kv
+from common import metrics
 from common.retries import Ack, Parking, Requeue
 
 log = logging.getLogger("notification")
@@ -49,12 +49,7 @@ def settled_counter(consumer: str) -> Callable[[Ack | Requeue | Parking], None]:
     return count
 
 
+
 def serve(port: int, host: str) -> None:
-    """Serve ``/metrics`` from a daemon thread (port 0: not at all). A port in use costs the
-    metrics, not the service: logged as an error, the work goes on."""
-    if not port:
-        return
-    try:
-        start_http_server(port, addr=host)
-    except OSError as exc:
-        log.error(kv(event="metrics.unavailable", port=port, error=exc))
+    """Serve ``/metrics`` on ``port`` (0: not at all); see ``common.metrics``."""
+    metrics.serve(port, host, log)

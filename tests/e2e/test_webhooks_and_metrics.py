@@ -11,12 +11,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from common import webhooks
 from devstack.network import NODE_IP
 from devstack.samples import sample_video
 from devstack.stack import Stack
 from tests.support.e2e_harness import User, upload, wait_until_done
-from tests.support.webhook_harness import Receiver, scrape, value
+from tests.support.webhook_harness import Receiver, scrape, value, verified
 
 pytestmark = [pytest.mark.devstack, pytest.mark.e2e]
 
@@ -49,12 +48,7 @@ def test_a_job_reaches_its_webhook_once_and_moves_every_services_metrics(
     time.sleep(3)  # a second copy would come within the first retry delay
 
     [delivery] = receiver.received
-    assert webhooks.verify(
-        secret,
-        delivery.headers[webhooks.SIGNATURE_HEADER.lower()],
-        delivery.headers[webhooks.TIMESTAMP_HEADER.lower()],
-        delivery.body,
-    )
+    assert verified(secret, delivery)
     body = json.loads(delivery.body)
     assert body["type"] == "conversion.succeeded" and body["job"]["id"] == job_id
     after = {s: scrape(url) for s, url in metrics.items()}

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from common import webhooks
 from devstack.config import LOOPBACK
 from tests.support.gateway_harness import free_port
 
@@ -19,6 +20,16 @@ from tests.support.gateway_harness import free_port
 class Received:
     headers: dict[str, str]
     body: bytes
+
+
+def verified(secret: str, delivery: Received) -> bool:
+    """What a receiver checks: the signature over the timestamp and body, and a fresh timestamp."""
+    return webhooks.verify(
+        secret,
+        delivery.headers[webhooks.SIGNATURE_HEADER.lower()],
+        delivery.headers[webhooks.TIMESTAMP_HEADER.lower()],
+        delivery.body,
+    )
 
 
 @dataclass

@@ -17,7 +17,7 @@ from bson import ObjectId
 from devstack.process import wait_until
 from devstack.stack import Stack
 from tests.support.gateway_harness import GatewayProcess, free_port, mp4_like, multipart
-from tests.support.gateway_world import GatewayWorld
+from tests.support.gateway_world import GatewayWorld, sign_up
 from tests.support.operator_world import OperatorWorld
 from tests.support.webhook_harness import scrape, value
 from tests.support.world import Worlds
@@ -35,8 +35,7 @@ def test_gateway_metrics_count_requests_by_route_and_the_upload(
     gateway = GatewayProcess(world.env(), tmp_path / "gateway.log").start()
     try:
         with httpx.Client(base_url=gateway.url, timeout=60) as api:
-            token = _user_token(world.auth_url)
-            auth = {"Authorization": f"Bearer {token}"}
+            auth = sign_up(world.auth_url, "m").headers
             before = scrape(f"{gateway.url}/metrics")
             headers, body = multipart(mp4_like(UPLOAD_BYTES)[0])
 
@@ -136,10 +135,3 @@ def _yaml(doc: dict) -> str:
     import yaml
 
     return yaml.safe_dump(doc)
-
-
-def _user_token(auth_url: str) -> str:
-    email, password = f"m-{secrets.token_hex(5)}@mp4mp3.localhost", secrets.token_urlsafe(16)
-    with httpx.Client(base_url=auth_url, timeout=30) as http:
-        assert http.post("/signup", json={"email": email, "password": password}).status_code == 201
-        return str(http.post("/login", json={"email": email, "password": password}).json()["access_token"])

@@ -4,7 +4,6 @@ receivers."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from devstack.stack import Stack
 from tests.support.gateway_harness import GatewayProcess, free_port
-from tests.support.gateway_world import GatewayWorld, User
+from tests.support.gateway_world import GatewayWorld, User, sign_up
 from tests.support.notification_harness import Notifier
 from tests.support.stack import narrowed_devstack
 from tests.support.webhook_harness import Receiver
@@ -94,14 +93,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def signup(world: GatewayWorld) -> Callable[[], User]:
     def make() -> User:
-        email = f"wh-{secrets.token_hex(5)}@mp4mp3.localhost"
-        password = secrets.token_urlsafe(16)
-        with httpx.Client(base_url=world.auth_url, timeout=30) as http:
-            created = http.post("/signup", json={"email": email, "password": password})
-            assert created.status_code == 201, created.text
-            login = http.post("/login", json={"email": email, "password": password})
-            assert login.status_code == 200, login.text
-        return User(str(created.json()["id"]), email, login.json()["access_token"])
+        return sign_up(world.auth_url, "wh")
 
     return make
 

@@ -19,7 +19,7 @@ from conversion_operator.outcomes import outcome_event
 from tests.support.gateway_harness import mp4_like, multipart
 from tests.support.gateway_world import GatewayWorld, User
 from tests.support.notification_harness import Notifier, failed_event, succeeded_event
-from tests.support.webhook_harness import Receiver, scrape, value
+from tests.support.webhook_harness import Receiver, scrape, value, verified
 
 pytestmark = pytest.mark.devstack
 
@@ -158,12 +158,7 @@ def test_operator_played_a_jobs_callback_url_gets_its_outcome(
     wait_for(lambda: len(receiver.received) == 1, "the callback delivery", notifier)
     secret = api.get("/webhooks/secret", headers=user.headers).json()["secret"]
     [delivery] = receiver.received
-    assert webhooks.verify(
-        secret,
-        delivery.headers[webhooks.SIGNATURE_HEADER.lower()],
-        delivery.headers[webhooks.TIMESTAMP_HEADER.lower()],
-        delivery.body,
-    )
+    assert verified(secret, delivery)
     assert json.loads(delivery.body)["job"]["id"] == job["id"]
     [record] = api.get(f"/webhooks/deliveries?job={job['id']}", headers=user.headers).json()["items"]
     assert record["url"] == receiver.url and record["status"] == "delivered"
