@@ -84,8 +84,8 @@ class Reconnect:
 class Consumer(Generic[E]):
     """Consume ``queue`` until ``stop``: each message is parsed (``parse``; a ``MalformedMessage``
     is parked at once), handed to ``handler`` in a worker thread, and settled by the handler's
-    verdict as ``policy`` says. ``workers=1`` keeps messages in queue order (a duplicate is then
-    always checked after its first copy was recorded)."""
+    verdict as ``policy`` says (then ``on_settled`` hears what was done). ``workers=1`` keeps
+    messages in queue order (a duplicate is then always checked after its first copy was recorded)."""
 
     def __init__(
         self,
@@ -101,11 +101,13 @@ class Consumer(Generic[E]):
         workers: int = 1,
         reconnect: Reconnect = Reconnect(),
         drain_seconds: float = 30.0,
+        on_settled: Callable[[Ack | Requeue | Parking], None] | None = None,
     ) -> None:
         self.amqp_url, self.queue, self.name = amqp_url, queue, name
         self.handler, self.parse, self.policy = handler, parse, policy
         self.events_exchange, self.prefetch, self.reconnect = events_exchange, prefetch, reconnect
         self.drain_seconds = drain_seconds
+        self.on_settled = on_settled  # e.g. a metrics counter; called on the connection's thread
         self.log = logging.getLogger(f"consumer.{queue.name}")
         self._stop = threading.Event()
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
@@ -117,6 +119,10 @@ class Consumer(Generic[E]):
         """Run the loop in a background thread (for a process that has its own main loop)."""
         self._thread = threading.Thread(target=self.run, name=f"{self.name}-consumer", daemon=True)
         self._thread.start()
+
+    def request_stop(self) -> None:
+        """Only ask the loop to finish (safe from a signal handler, never waits)."""
+        self._stop.set()
 
     def stop(self) -> None:
         """Ask the loop to finish the messages in hand and return. Without a thread from ``start``
@@ -215,6 +221,8 @@ class Consumer(Generic[E]):
         else:
             self.log.info(kv(event=action.event, **about, failures=message.failures))
         message.channel.basic_ack(message.tag)
+        if self.on_settled is not None:
+            self.on_settled(action)
 
     def _requeue(self, message: _Message, action: Requeue) -> None:
         # RabbitMQ's own x-death bookkeeping is dropped: our header counts the failures

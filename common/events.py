@@ -55,17 +55,24 @@ class ConversionRequested(_Event):
     labels: dict[str, str] = {}
 
 
-class ConversionSucceeded(_Event):
-    type: Literal["conversion.succeeded"] = SUCCEEDED
+class _Outcome(_Event):
+    """What both outcomes carry: the file's name, and how the owner asked to be told (``spec.notify``:
+    an email unless turned off, and a callback URL of the job's own besides their webhooks)."""
+
     source_filename: str
+    notify_email: bool = True
+    callback_url: str | None = None
+
+
+class ConversionSucceeded(_Outcome):
+    type: Literal["conversion.succeeded"] = SUCCEEDED
     mp3_id: str
     mp3_size: int | None = None
     audio_seconds: float | None = None
 
 
-class ConversionFailed(_Event):
+class ConversionFailed(_Outcome):
     type: Literal["conversion.failed"] = FAILED
-    source_filename: str
     reason: str  # CamelCase, e.g. NoAudioStream
     message: str  # a sentence a user understands
 

@@ -1,5 +1,6 @@
 """``python -m conversion_operator``: run the Kopf operator on OPERATOR_NAMESPACE, with peering and a
-liveness endpoint at http://OPERATOR_HEALTH_HOST:OPERATOR_HEALTH_PORT/healthz."""
+liveness endpoint at http://OPERATOR_HEALTH_HOST:OPERATOR_HEALTH_PORT/healthz and Prometheus metrics at
+http://OPERATOR_METRICS_HOST:OPERATOR_METRICS_PORT/metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, cast
 import kopf
 
 from common.startup import load_settings
+from conversion_operator import metrics
 from conversion_operator.settings import get_settings
 
 log = logging.getLogger("operator")
@@ -23,6 +25,7 @@ def main() -> int:
 
     handlers.register_resync(cfg.resync_seconds)
     handlers.register_retention(cfg.retention_check_seconds)
+    metrics.serve(cfg.metrics_port, cfg.metrics_host)  # before the liveness endpoint answers
 
     kopf.run(
         namespaces=[cfg.namespace],

@@ -46,6 +46,8 @@ def outcome_event(cr: Mapping[str, Any], status: Mapping[str, Any]) -> Outcome:
         "job": JobRef(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"]),
         "owner": Owner(user_id=spec["owner"]["userId"], email=spec["owner"]["email"]),
         "source_filename": spec["source"]["filename"],
+        "notify_email": spec.get("notify", {}).get("email", True),
+        "callback_url": spec.get("notify", {}).get("callbackUrl"),
     }
     if status.get("finishedAt"):
         common_fields["occurred_at"] = parse_time(status["finishedAt"])

@@ -19,7 +19,7 @@ import kopf
 from common.logs import kv
 from common.phases import FAILED
 from common.resources import RETRY_ANNOTATION, mp3_id, series_job_name
-from conversion_operator import jobs, outcomes, retention, status, views
+from conversion_operator import jobs, metrics, outcomes, retention, status, views
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.queueing import Admitter
@@ -52,6 +52,7 @@ class Conversions:
         """Create the converter's RBAC and Job (idempotent: a replay or a restart finds them made)."""
         meta, spec = body["metadata"], body["spec"]
         name, namespace = meta["name"], meta["namespace"]
+        metrics.PHASES_SEEN.seen((namespace, name), body.status.get("phase"))
         if body.status.get("phase") in status.TERMINAL:
             return
         if not await asyncio.to_thread(self.files.video_exists, spec["source"]["videoId"]):
@@ -75,6 +76,7 @@ class Conversions:
                 delay=5,
             )
         if created:
+            metrics.job_created(body, _now())
             filename = body["spec"]["source"]["filename"]
             message = f"Created Job {job_name} (suspended until admitted) to convert {filename}."
             kopf.event(body, type="Normal", reason="JobCreated", message=message)
@@ -87,6 +89,7 @@ class Conversions:
             desired = status.failed_early(current, reason, message, meta.get("generation", 1), _now())
             await self.kube.patch_status(meta["namespace"], meta["name"], status.changes(current, desired))
         kopf.event(body, type="Warning", reason=reason, message=message)
+        metrics.ADMISSIONS.labels(decision="refused").inc()
         log.warning(kv(job=meta["name"], event="job.refused", reason=reason))
 
     async def reconcile(
@@ -115,6 +118,7 @@ class Conversions:
             )
             desired["expiresAt"] = retention.expires_at(cr["spec"], desired, self.settings, _now())
             patch = status.changes(current, desired)
+            metrics.PHASES_SEEN.seen((namespace, name), desired.get("phase"))
             if patch:
                 await self.kube.patch_status(namespace, name, patch)
             if job and job.outcome is None and desired["phase"] == "Failed":  # an image that never starts
@@ -137,8 +141,10 @@ class Conversions:
                 await self.publisher.publish(event)
             except Exception as exc:  # the resync timer tries again
                 log.warning(kv(job=meta["name"], event="outcome.publish_failed", error=repr(exc)))
+                metrics.PUBLISH_FAILURES.inc()
                 return
             self._published.add(key)
+            metrics.outcome_published(st)
         await self.kube.patch_status(meta["namespace"], meta["name"], {"outcomePublished": phase})
         message = f"Published {outcomes.routing_key(event)} (event {event.event_id})."
         kopf.event(cr, type="Normal", reason="OutcomePublished", message=message)
@@ -162,6 +168,7 @@ class Conversions:
             video_id, file_id = spec["source"]["videoId"], mp3_id(meta["uid"])
             video, mp3 = await asyncio.to_thread(self.files.delete, video_id, file_id, name)
             self._published = {k for k in self._published if not k.startswith(f"{meta['uid']}/")}
+        metrics.PHASES_SEEN.forget((namespace, name))
         running = len(pods)
         log.info(kv(job=name, event="job.cleaned_up", video_deleted=video, mp3_deleted=mp3, running=running))
 

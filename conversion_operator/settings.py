@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     mongo_uri: SecretStr  # GridFS: the finalizer deletes the video and the MP3
     health_host: str = "0.0.0.0"  # the liveness endpoint's address (the kubelet probes it)
     health_port: int = 8080
+    metrics_host: str = "0.0.0.0"  # Prometheus /metrics (conversion_operator/metrics.py)
+    metrics_port: int = Field(default=9101, ge=0, le=65535)  # 0: no metrics server
     log_level: str = "INFO"
 
     # -- the converter Job --------------------------------------------------------------------

@@ -115,6 +115,14 @@ class Ports:
     def operator_health(self) -> int:
         return self._p(26002)
 
+    @property
+    def operator_metrics(self) -> int:
+        return self._p(26003)
+
+    @property
+    def notification_metrics(self) -> int:
+        return self._p(26004)
+
 
 @dataclass(frozen=True)
 class Config:

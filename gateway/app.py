@@ -14,9 +14,9 @@ from starlette.requests import ClientDisconnect
 
 from common import logs
 from common.logs import kv
-from gateway import jobs, page, security
+from gateway import jobs, metrics, page, security
 from gateway.resources import Resources
-from gateway.routes import downloads, events, health, seed, sessions
+from gateway.routes import downloads, events, health, seed, sessions, webhooks
 from gateway.routes import jobs as job_routes
 from gateway.routes import session as session_routes
 from gateway.settings import Settings, get_settings
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "jobs", "description": "Upload videos and follow their conversion"},
             {"name": "downloads", "description": "Fetch the MP3s"},
             {"name": "session", "description": "The web page's sign-in (an HttpOnly cookie)"},
+            {"name": "webhooks", "description": "Outcomes POSTed to your URLs, signed"},
             {"name": "seed-compatible", "description": "The original project's routes, for its clients"},
             {"name": "sessions", "description": "Keep (refresh) and end (logout) a login's session"},
             {"name": "health", "description": "Probes for Kubernetes"},
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events.router,
         job_routes.router,
         downloads.router,
+        webhooks.router,
         session_routes.router,
         seed.router,
         sessions.router,
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     page.mount(app)  # the web page at / and its static files
+    if settings.metrics_enabled:
+        metrics.install(app)
     _install_error_handlers(app)
     security.install(app, settings)
     return app

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from common import webhooks
+
 BITRATES = ("64k", "96k", "128k", "160k", "192k", "224k", "256k", "320k")
 CHANNELS = (1, 2)
 SAMPLE_RATES = (22050, 32000, 44100, 48000)
@@ -25,8 +27,11 @@ FIELDS = (
     "engine",
     "notifyEmail",
     "priority",
+    "callbackUrl",
 )
 MAX_FIELD_BYTES = 64
+# fields allowed to be longer than MAX_FIELD_BYTES
+FIELD_LIMITS = {"callbackUrl": webhooks.MAX_URL_LENGTH}
 
 
 class InvalidOptions(ValueError):
@@ -35,7 +40,7 @@ class InvalidOptions(ValueError):
 
 class OutputOptions(BaseModel):
     """What MP3 to make. Form fields (all optional): bitrate or quality, channels, sampleRate,
-    trimStart/trimEnd (seconds), engine, notifyEmail."""
+    trimStart/trimEnd (seconds), engine, notifyEmail, callbackUrl."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -50,6 +55,9 @@ class OutputOptions(BaseModel):
     priority: Literal["low", "normal", "high"] | None = Field(
         None, description="Orders the owner's own queued jobs (high first); normal when unset"
     )
+    callback_url: str | None = Field(
+        None, alias="callbackUrl", description="An http(s) URL the signed outcome is POSTed to"
+    )
 
     @field_validator("bitrate")
     @classmethod
@@ -57,6 +65,11 @@ class OutputOptions(BaseModel):
         if value is not None and value.lower() not in BITRATES:
             raise ValueError(f"must be one of {', '.join(BITRATES)}")
         return value.lower() if value else None
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url(cls, value: str | None) -> str | None:
+        return webhooks.check_syntax(value) if value is not None else None  # UnsafeUrl is a ValueError
 
     @field_validator("channels")
     @classmethod
@@ -140,6 +153,13 @@ def conversion_spec(
         "owner": {"userId": user_id, "email": email},
         "output": options.output_spec(),
         "engine": options.engine,
-        "notify": {"email": options.notify_email},
+        "notify": _notify(options),
         **({"priority": options.priority} if options.priority else {}),
     }
+
+
+def _notify(options: OutputOptions) -> dict[str, Any]:
+    notify: dict[str, Any] = {"email": options.notify_email}
+    if options.callback_url:
+        notify["callbackUrl"] = options.callback_url
+    return notify

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 
 from pydantic import Field, HttpUrl, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from common.webhooks import parse_networks
 
 MiB = 1024 * 1024
 
@@ -90,7 +93,21 @@ class Settings(BaseSettings):
         15.0, ge=1, le=300, description="GET /jobs/events sends a comment this often while nothing changes"
     )
 
+    # webhooks (common/webhooks.py); deliveries are made by the notification service
+    webhook_allowed_networks: str = Field(
+        "",
+        description="Comma-separated CIDRs a webhook URL may resolve to although private or reserved "
+        "(e.g. 127.0.0.0/8 on a test machine); empty: only public addresses",
+    )
+    webhooks_per_user: int = Field(10, ge=1, le=100, description="Webhooks one user may register")
+
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at GET /metrics")
+
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+
+    @property
+    def webhook_networks(self) -> list[IPv4Network | IPv6Network]:
+        return parse_networks(self.webhook_allowed_networks)
 
 
 @lru_cache

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import anyio
+import anyio.to_thread
 from fastapi import Request, status
 from fastapi.responses import JSONResponse
 from pymongo.database import Database
@@ -28,12 +29,20 @@ from streaming_form_data.parser import ParseFailedException, UnexpectedPartExcep
 from streaming_form_data.targets import BaseTarget, ValueTarget
 from streaming_form_data.validators import MaxSizeValidator, ValidationError
 
+from common import webhooks
 from common.logs import kv
 from common.resources import VIDEOS_BUCKET
 from gateway.auth import User
 from gateway.containers import HEAD_BYTES, iso_bmff_problem
 from gateway.filenames import clean_upload_name, multipart_filename
-from gateway.options import FIELDS, MAX_FIELD_BYTES, InvalidOptions, OutputOptions, parse_options
+from gateway.options import (
+    FIELD_LIMITS,
+    FIELDS,
+    MAX_FIELD_BYTES,
+    InvalidOptions,
+    OutputOptions,
+    parse_options,
+)
 from gateway.settings import Settings
 from gateway.storage import GridFSWriter, StoredFile
 
@@ -192,6 +201,8 @@ async def receive(
             options = parse_options(fields)
         except InvalidOptions as exc:
             raise UploadRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        if options.callback_url:
+            await _check_callback(options.callback_url, settings)
         filename = clean_upload_name(multipart_filename(target.multipart_filename, target.body_head))
         metadata = {
             "owner": user.id,
@@ -232,7 +243,10 @@ async def _parse(
         raise UploadRejected(status.HTTP_400_BAD_REQUEST, f"Unusable multipart header: {exc}.") from None
     target = _VideoTarget(writer, room.max_bytes, room.too_large)
     parser.register(FILE_FIELD, target)
-    values = {name: ValueTarget(validator=MaxSizeValidator(MAX_FIELD_BYTES)) for name in FIELDS}
+    values = {
+        name: ValueTarget(validator=MaxSizeValidator(FIELD_LIMITS.get(name, MAX_FIELD_BYTES)))
+        for name in FIELDS
+    }
     for name, value in values.items():
         parser.register(name, value)
     try:
@@ -242,7 +256,9 @@ async def _parse(
             await parser.adata_received(chunk)
     except ValidationError:
         raise UploadRejected(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"An option field is longer than {MAX_FIELD_BYTES} bytes."
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"An option field is longer than {MAX_FIELD_BYTES} bytes "
+            f"(callbackUrl: {FIELD_LIMITS['callbackUrl']}).",
         ) from None
     except UnexpectedPartException as exc:
         raise UploadRejected(
@@ -298,6 +314,14 @@ class _Body:
                     return
         except (ClientDisconnect, UploadRejected):  # gone, or stalled
             return
+
+
+async def _check_callback(url: str, settings: Settings) -> None:
+    """422 when the callback URL points where deliveries may not go (a private address, ...)."""
+    try:
+        await anyio.to_thread.run_sync(webhooks.check_address, url, settings.webhook_networks)
+    except webhooks.UnsafeUrl as exc:
+        raise UploadRejected(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Invalid callbackUrl: {exc}.") from None
 
 
 def content_length(request: Request) -> int | None:

@@ -1,4 +1,5 @@
-"""``python -m notification``: consume outcome events and email their owners until SIGTERM."""
+"""``python -m notification``: consume outcome events, email their owners and POST them to their
+webhooks until SIGTERM; Prometheus metrics on the metrics port."""
 
 from __future__ import annotations
 
@@ -11,14 +12,28 @@ from types import FrameType
 from common.consumer import Consumer
 from common.logs import kv
 from common.startup import load_settings
-from notification.consumer import build_consumer
+from common.webhooks import parse_networks
+from notification import metrics
+from notification.consumer import build_consumer, build_webhook_consumer
 from notification.dedupe import SentLog
 from notification.delivery import Delivery
 from notification.mail import MailSettings, Outcome, compose
 from notification.settings import Settings, get_settings
 from notification.smtp import SmtpSender
+from notification.webhooks import WebhookDelivery, WebhookStore, http_post
 
 log = logging.getLogger("notification")
+
+
+def build_webhooks(settings: Settings) -> Consumer[Outcome]:
+    delivery = WebhookDelivery(
+        store=WebhookStore.connect(settings.mongo_uri.get_secret_value(), settings.mongo_timeout_seconds),
+        post=http_post(settings.webhook_timeout_seconds),
+        public_url=settings.public_url,
+        max_attempts=settings.webhook_max_attempts,
+        allowed=parse_networks(settings.webhook_allowed_networks),
+    )
+    return build_webhook_consumer(settings, delivery)
 
 
 def build(settings: Settings) -> Consumer[Outcome]:
@@ -57,9 +72,12 @@ def main() -> int:
     # pika logs each failed reconnect as several ERROR lines; the consumer logs one line per attempt
     logging.getLogger("pika").setLevel(logging.CRITICAL)
     consumer = build(settings)
+    webhook_consumer = build_webhooks(settings)
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
-        consumer.stop()  # only sets a flag: nothing in a signal handler that could take a lock
+        # only set flags: nothing in a signal handler that could take a lock
+        consumer.stop()
+        webhook_consumer.request_stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -70,9 +88,14 @@ def main() -> int:
             smtp=f"{settings.smtp_host}:{settings.smtp_port}",
             starttls=settings.smtp_starttls,
             max_attempts=settings.max_attempts,
+            webhook_queue=settings.webhook_queue,
+            metrics_port=settings.metrics_port,
         )
     )
+    metrics.serve(settings.metrics_port, settings.metrics_host)
+    webhook_consumer.start()
     consumer.run()
+    webhook_consumer.stop()  # joins its thread: the deliveries in hand are settled first
     return 0
 
 

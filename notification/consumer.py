@@ -1,6 +1,6 @@
-"""The notification service's consumer: outcome events from its queue, each handed to ``Delivery``
-(an email sent once) by the common consumer loop, which acks, retries or parks it and reconnects
-when the broker goes away (``common.consumer``)."""
+"""The notification service's consumers: outcome events from its two queues, each handed by the common
+consumer loop (which acks, retries or parks it and reconnects when the broker goes away;
+``common.consumer``) to ``Delivery`` (an email sent once) or ``WebhookDelivery`` (signed POSTs)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from common.consumer import Consumer, MalformedMessage, Reconnect, parse_event
 from common.events import FAILED, SUCCEEDED, ConversionFailed, ConversionSucceeded
 from common.messaging import ConsumerQueue
 from common.retries import RetryPolicy
+from notification import metrics
 from notification.delivery import Delivery
 from notification.mail import Outcome
 from notification.settings import Settings
+from notification.webhooks import WebhookDelivery
 
 OUTCOME_KEYS = (SUCCEEDED, FAILED)
 CONNECTION_NAME = "notification"
@@ -37,6 +39,30 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
+def build_webhook_consumer(settings: Settings, delivery: WebhookDelivery) -> Consumer[Outcome]:
+    # the handler parks a URL after its last attempt and records it; the loop's own limit is one
+    # higher so that it never parks a message before the handler has recorded why
+    policy = RetryPolicy(
+        max_attempts=settings.webhook_max_attempts + 1,
+        initial_delay=settings.webhook_retry_initial_delay_seconds,
+        factor=settings.webhook_retry_backoff_factor,
+        max_delay=settings.webhook_retry_max_delay_seconds,
+    )
+    return Consumer(
+        settings.amqp_url.get_secret_value(),
+        consumer_queue(settings.webhook_queue, settings.webhook_retry_max_delay_seconds),
+        delivery.handle,
+        parse_outcome,
+        policy,
+        name=f"{CONNECTION_NAME}-webhooks",
+        events_exchange=settings.events_exchange,
+        prefetch=settings.prefetch,
+        workers=1,
+        reconnect=Reconnect(settings.reconnect_initial_delay_seconds, settings.reconnect_max_delay_seconds),
+        on_settled=metrics.settled_counter("webhooks"),
+    )
+
+
 def build_consumer(settings: Settings, delivery: Delivery) -> Consumer[Outcome]:
     # one worker: messages in queue order, so a duplicate is checked after its first copy was recorded
     return Consumer(
@@ -50,4 +76,5 @@ def build_consumer(settings: Settings, delivery: Delivery) -> Consumer[Outcome]:
         prefetch=settings.prefetch,
         workers=1,
         reconnect=Reconnect(settings.reconnect_initial_delay_seconds, settings.reconnect_max_delay_seconds),
+        on_settled=metrics.settled_counter("mail"),
     )

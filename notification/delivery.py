@@ -15,6 +15,7 @@ from pymongo.errors import PyMongoError
 
 from common.logs import kv
 from common.retries import Ack, Park, Retry, Verdict
+from notification import metrics
 from notification.dedupe import SentLog
 from notification.mail import InvalidRecipient, Outcome
 from notification.smtp import PermanentSendError, SmtpSender, TransientSendError
@@ -29,7 +30,9 @@ class Delivery:
     compose: Callable[[Outcome], EmailMessage]
 
     def handle(self, event: Outcome) -> Verdict:
-        """Email ``event``'s owner unless done before."""
+        """Email ``event``'s owner unless done before, or they asked for no email (``spec.notify``)."""
+        if not event.notify_email:
+            return Ack("mail.disabled")
         try:
             if self.sent.was_sent(event.event_id):
                 return Ack("mail.duplicate")
@@ -45,6 +48,7 @@ class Delivery:
             return Park(f"the mail server refused the message for good: {exc}")
         except TransientSendError as exc:
             return Retry(str(exc))
+        metrics.EMAILS_SENT.inc()
         try:
             self.sent.record(event.event_id, event.job.name)
         except PyMongoError as exc:

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common import links
 from common.messaging import EVENTS_EXCHANGE
+from common.webhooks import parse_networks
 
 
 class Settings(BaseSettings):
@@ -37,6 +38,27 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait; also the retry queue's x-message-ttl (changing it means re-creating it)",
     )
+
+    # --- webhooks (common/webhooks.py): their own queue, so a slow receiver never holds up an email ---
+    webhook_queue: str = Field(
+        default="notification.webhooks", description="Webhook deliveries' queue; .retry and .parked derived"
+    )
+    webhook_max_attempts: int = Field(default=8, ge=1, description="POSTs to one URL before it is parked")
+    webhook_retry_initial_delay_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_backoff_factor: float = Field(default=3.0, ge=1)
+    webhook_retry_max_delay_seconds: float = Field(
+        default=600.0, gt=0, description="Longest wait; the webhook retry queue's x-message-ttl"
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="Per POST to a receiver")
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs receivers may resolve to although private or reserved "
+        "(e.g. 127.0.0.0/8 on a test machine); empty: public addresses only",
+    )
+
+    # --- metrics ---
+    metrics_port: int = Field(default=9102, ge=0, le=65535, description="Prometheus /metrics; 0: off")
+    metrics_host: str = Field(default="0.0.0.0", description="Address the metrics server listens on")
 
     # --- SMTP ---
     smtp_host: str
@@ -74,6 +96,11 @@ class Settings(BaseSettings):
         secret = self.download_link_secret.get_secret_value() if self.download_link_secret else ""
         if secret and len(secret.encode()) < links.MIN_SECRET_BYTES:
             raise ValueError(f"NOTIFY_DOWNLOAD_LINK_SECRET must be at least {links.MIN_SECRET_BYTES} bytes")
+        if self.webhook_retry_initial_delay_seconds > self.webhook_retry_max_delay_seconds:
+            raise ValueError(
+                "NOTIFY_WEBHOOK_RETRY_INITIAL_DELAY_SECONDS exceeds NOTIFY_WEBHOOK_RETRY_MAX_DELAY_SECONDS"
+            )
+        parse_networks(self.webhook_allowed_networks)  # a typo fails the start, not the first delivery
         if not self.public_url.startswith(("http://", "https://")):
             raise ValueError("NOTIFY_PUBLIC_URL must be an http(s) URL")
         return self

@@ -30,6 +30,9 @@ NAMESPACE = "mp4mp3"
 CHART = ROOT / "charts" / "mp4mp3"
 GATEWAY_NODE_PORT = 30080
 AUTH_NODE_PORT = 30081
+# the operator's and notification's /metrics, reachable from the host (.devstack/env names them)
+OPERATOR_METRICS_NODE_PORT = 30091
+NOTIFICATION_METRICS_NODE_PORT = 30092
 # small enough that the largest accepted upload converts in seconds in a test; the chart sizes
 # the converter's work dir from it
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -45,6 +48,14 @@ def gateway_url() -> str:
 
 def auth_url() -> str:
     return f"http://{NODE_IP}:{AUTH_NODE_PORT}"
+
+
+def metrics_urls() -> dict[str, str]:
+    return {
+        "GATEWAY_METRICS_URL": f"{gateway_url()}/metrics",
+        "OPERATOR_METRICS_URL": f"http://{NODE_IP}:{OPERATOR_METRICS_NODE_PORT}/metrics",
+        "NOTIFICATION_METRICS_URL": f"http://{NODE_IP}:{NOTIFICATION_METRICS_NODE_PORT}/metrics",
+    }
 
 
 def pod_visible(url: str) -> str:
@@ -78,11 +89,14 @@ def values(images: dict[str, str], data_env: Env) -> dict[str, Any]:
         },
         # the test suites and the bench sign up thousands of users from this one host
         "auth": {"service": {"type": "NodePort", "nodePort": AUTH_NODE_PORT}, "signupsPerClient": 1_000_000},
-        "operator": {"converter": {}},
+        "operator": {"converter": {}, "metrics": _metrics_node_port(OPERATOR_METRICS_NODE_PORT)},
         "notification": {
             "mailFrom": "mp4mp3 <no-reply@mp4mp3.localhost>",
             "smtp": {"host": NODE_IP, "port": int(data_env["SMTP_PORT"]), "starttls": False},
+            "metrics": _metrics_node_port(NOTIFICATION_METRICS_NODE_PORT),
         },
+        # the tests' webhook receivers run on the host, which pods reach at the node's bridge address
+        "webhooks": {"allowedNetworks": f"127.0.0.0/8,{NODE_IP}/32"},
         "mongodb": {"enabled": False},
         "rabbitmq": {"enabled": False},
         "mysql": {"enabled": False},
@@ -95,6 +109,10 @@ def values(images: dict[str, str], data_env: Env) -> dict[str, Any]:
         out.setdefault(service, {})["image"] = split_ref(images[service])
     out["operator"]["converter"]["image"] = split_ref(images["converter"])
     return out
+
+
+def _metrics_node_port(port: int) -> dict[str, Any]:
+    return {"service": {"type": "NodePort", "nodePort": port}}
 
 
 class Release(KubeServer):
@@ -220,7 +238,7 @@ class Release(KubeServer):
         )
 
     def env(self) -> Env:
-        return {"GATEWAY_URL": gateway_url(), "AUTH_URL": auth_url()}
+        return {"GATEWAY_URL": gateway_url(), "AUTH_URL": auth_url(), **metrics_urls()}
 
     def urls(self) -> dict[str, str]:
         return {

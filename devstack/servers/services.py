@@ -37,6 +37,8 @@ JWT_ISSUER = "mp4mp3-auth"
 JWT_AUDIENCE = "mp4mp3"
 DEVSTACK_SIGNUPS_PER_CLIENT = 1_000_000
 DOWNLOAD_LINK_SECRET = "download-link-secret"  # the key in the devstack's secrets.json
+# the devstack's tests run webhook receivers on this machine: loopback may receive deliveries here
+WEBHOOK_TEST_NETWORKS = "127.0.0.0/8"
 
 Env = dict[str, str]
 
@@ -104,6 +106,7 @@ def _gateway_env(cfg: Config, env: Env) -> Env:
         "GATEWAY_NAMESPACE": NAMESPACE,
         "GATEWAY_PUBLIC_URL": f"http://{LOOPBACK}:{cfg.ports.gateway}",
         "GATEWAY_DOWNLOAD_LINK_SECRET": secret(cfg, DOWNLOAD_LINK_SECRET),
+        "GATEWAY_WEBHOOK_ALLOWED_NETWORKS": WEBHOOK_TEST_NETWORKS,
         "KUBECONFIG": str(cfg.dir("gateway") / "kubeconfig"),
     }
 
@@ -115,6 +118,8 @@ def _operator_env(cfg: Config, env: Env) -> Env:
         "OPERATOR_NAMESPACE": NAMESPACE,
         "OPERATOR_HEALTH_HOST": LOOPBACK,
         "OPERATOR_HEALTH_PORT": str(cfg.ports.operator_health),
+        "OPERATOR_METRICS_HOST": LOOPBACK,
+        "OPERATOR_METRICS_PORT": str(cfg.ports.operator_metrics),
         # one replica with a stable identity: a restarted operator does not wait for its own
         # previous keep-alive in the Kopf peering to expire (the chart uses the pod's name)
         "OPERATOR_PEER_ID": "devstack-operator",
@@ -143,6 +148,9 @@ def _notification_env(cfg: Config, env: Env) -> Env:
         "NOTIFY_MAIL_FROM": "mp4mp3 <no-reply@mp4mp3.localhost>",
         "NOTIFY_PUBLIC_URL": f"http://{LOOPBACK}:{cfg.ports.gateway}",
         "NOTIFY_DOWNLOAD_LINK_SECRET": secret(cfg, DOWNLOAD_LINK_SECRET),
+        "NOTIFY_WEBHOOK_ALLOWED_NETWORKS": WEBHOOK_TEST_NETWORKS,
+        "NOTIFY_METRICS_HOST": LOOPBACK,
+        "NOTIFY_METRICS_PORT": str(cfg.ports.notification_metrics),
     }
 
 
@@ -272,10 +280,16 @@ class Service(KubeServer):
             return False
 
     def env(self) -> Env:
+        ports = self.cfg.ports
         if self.spec.name == "gateway":
-            return {"GATEWAY_URL": f"http://{LOOPBACK}:{self.cfg.ports.gateway}"}
+            url = f"http://{LOOPBACK}:{ports.gateway}"
+            return {"GATEWAY_URL": url, "GATEWAY_METRICS_URL": f"{url}/metrics"}
         if self.spec.name == "auth":
-            return {"AUTH_URL": f"http://{LOOPBACK}:{self.cfg.ports.auth}"}
+            return {"AUTH_URL": f"http://{LOOPBACK}:{ports.auth}"}
+        if self.spec.name == "operator":
+            return {"OPERATOR_METRICS_URL": f"http://{LOOPBACK}:{ports.operator_metrics}/metrics"}
+        if self.spec.name == "notification":
+            return {"NOTIFICATION_METRICS_URL": f"http://{LOOPBACK}:{ports.notification_metrics}/metrics"}
         return {}
 
     def urls(self) -> dict[str, str]:

@@ -18,6 +18,7 @@ VALUES_SETS = {
     "default": [],
     "bundled": ["-f", str(CHART / "ci" / "bundled-values.yaml")],
     "external": ["-f", str(CHART / "ci" / "external-values.yaml")],
+    "monitoring": ["-f", str(CHART / "ci" / "monitoring-values.yaml")],
 }
 
 Docs = list[dict[str, Any]]

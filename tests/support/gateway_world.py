@@ -4,10 +4,12 @@ operator runs, and what its tests look at there; users of the real auth service.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
 import gridfs
+import httpx
 import pika
 
 from common.resources import OWNER_LABEL, mp3_id
@@ -93,3 +95,15 @@ class User:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+def sign_up(auth_url: str, prefix: str = "gw") -> User:
+    """A new user of the real auth service at ``auth_url``, logged in."""
+    email = f"{prefix}-{secrets.token_hex(5)}@mp4mp3.localhost"
+    password = secrets.token_urlsafe(16)
+    with httpx.Client(base_url=auth_url, timeout=30) as http:
+        created = http.post("/signup", json={"email": email, "password": password})
+        assert created.status_code == 201, created.text
+        login = http.post("/login", json={"email": email, "password": password})
+        assert login.status_code == 200, login.text
+    return User(str(created.json()["id"]), email, login.json()["access_token"])

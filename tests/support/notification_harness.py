@@ -92,6 +92,10 @@ class Notifier:
         return f"{self.name}.events"
 
     @property
+    def webhook_queue(self) -> str:
+        return f"{self.name}.webhooks"
+
+    @property
     def collection(self) -> str:
         return f"{self.name}_sent"
 
@@ -113,6 +117,11 @@ class Notifier:
             "NOTIFY_RETRY_MAX_DELAY_SECONDS": "2",
             "NOTIFY_RECONNECT_INITIAL_DELAY_SECONDS": "0.2",
             "NOTIFY_RECONNECT_MAX_DELAY_SECONDS": "2",
+            "NOTIFY_WEBHOOK_QUEUE": self.webhook_queue,
+            "NOTIFY_WEBHOOK_RETRY_INITIAL_DELAY_SECONDS": "0.5",
+            "NOTIFY_WEBHOOK_RETRY_BACKOFF_FACTOR": "2",
+            "NOTIFY_WEBHOOK_RETRY_MAX_DELAY_SECONDS": "2",
+            "NOTIFY_METRICS_PORT": "0",  # several consumers run at once: a test that reads metrics sets one
             **self.overrides,
         }
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFY_")}
@@ -128,7 +137,11 @@ class Notifier:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self.wait(lambda: self.consumers() == 1, 30, "the consumer to subscribe to its queue")
+        self.wait(
+            lambda: self.consumers() == 1 and self.consumers(self.webhook_queue) == 1,
+            30,
+            "the consumers to subscribe to their queues",
+        )
         return self
 
     def alive(self) -> bool:
@@ -183,10 +196,10 @@ class Notifier:
                 mandatory=True,
             )
 
-    def consumers(self) -> int:
+    def consumers(self, queue: str = "") -> int:
         try:
             with self.channel() as ch:
-                return int(ch.queue_declare(self.queue, passive=True).method.consumer_count)
+                return int(ch.queue_declare(queue or self.queue, passive=True).method.consumer_count)
         except (pika.exceptions.AMQPError, OSError):
             return 0  # queue not declared yet, or broker away
 
@@ -205,6 +218,7 @@ class Notifier:
 
     def cleanup_broker(self) -> None:
         with contextlib.suppress(pika.exceptions.AMQPError, OSError), self.channel() as ch:
-            for queue in (self.queue, f"{self.queue}.retry", f"{self.queue}.parked"):
-                ch.queue_delete(queue)
+            for base in (self.queue, self.webhook_queue):
+                for queue in (base, f"{base}.retry", f"{base}.parked"):
+                    ch.queue_delete(queue)
             ch.exchange_delete(self.exchange)

@@ -53,17 +53,20 @@ class OperatorWorld(World):
     # -- operators --------------------------------------------------------------------------------
 
     def operator_env(self, **overrides: str) -> dict[str, str]:
+        # a test that runs no converter names an image of its own: nothing is built for it
+        image = overrides.get("OPERATOR_CONVERTER_IMAGE") or converter_image()
         return {
             "OPERATOR_NAMESPACE": self.namespace,
             "OPERATOR_AMQP_URL": self.amqp_url,
             "OPERATOR_MONGO_URI": self.mongo_uri,
             "OPERATOR_HEALTH_HOST": "127.0.0.1",
             "OPERATOR_HEALTH_PORT": str(free_port()),  # other sessions on this machine run operators too
+            "OPERATOR_METRICS_PORT": "0",  # several operators run at once; a test of metrics sets one
             "OPERATOR_PEERING_NAME": f"mp4mp3-operator-{self.tag}",
             "OPERATOR_PEER_ID": f"test-{self.tag}-{len(self.operators)}",
             # the converter pods run on the devstack's node from the image built here, and reach
             # FerretDB at the node's address (a pod's loopback is not the host's)
-            "OPERATOR_CONVERTER_IMAGE": converter_image(),
+            "OPERATOR_CONVERTER_IMAGE": image,
             "OPERATOR_CONVERTER_IMAGE_PULL_POLICY": "Never",
             "OPERATOR_CONVERTER_MONGO_URI": pod_visible(self.mongo_uri),
             "KUBECONFIG": str(self.kubeconfig),

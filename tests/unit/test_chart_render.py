@@ -25,6 +25,7 @@ VALUES_SETS = {
     "default": (),
     "bundled": ("-f", str(CHART / "ci" / "bundled-values.yaml")),
     "external": ("-f", str(CHART / "ci" / "external-values.yaml")),
+    "monitoring": ("-f", str(CHART / "ci" / "monitoring-values.yaml")),
 }
 OUR_SERVICES = {"auth": "AUTH_", "gateway": "GATEWAY_", "operator": "OPERATOR_", "notification": "NOTIFY_"}
 Doc = dict[str, Any]

@@ -380,3 +380,69 @@ accepted upload always fits where it is converted.
 {{- $mib := div (add (int64 .Values.gateway.maxUploadBytes) 1048575) 1048576 -}}
 {{- printf "%dMi" (add (mul 2 $mib) 256) -}}
 {{- end -}}
+
+{{/*
+A HorizontalPodAutoscaler on CPU for one of our Deployments, when its autoscaling is enabled:
+include "mp4mp3.hpa" (list $ "gateway")
+*/}}
+{{- define "mp4mp3.hpa" -}}
+{{- $ctx := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $scaling := (index $ctx.Values $component).autoscaling -}}
+{{- if $scaling.enabled }}
+{{- if gt (int $scaling.minReplicas) (int $scaling.maxReplicas) }}
+{{- fail (printf "%s.autoscaling.minReplicas (%v) exceeds maxReplicas (%v)" $component $scaling.minReplicas $scaling.maxReplicas) }}
+{{- end }}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "mp4mp3.componentName" (list $ctx $component) }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "mp4mp3.labels" (list $ctx $component) | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "mp4mp3.componentName" (list $ctx $component) }}
+  minReplicas: {{ $scaling.minReplicas }}
+  maxReplicas: {{ $scaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $scaling.targetCPUUtilizationPercentage }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The Service in front of a component's Prometheus /metrics port (operator, notification):
+include "mp4mp3.metricsService" (list $ "operator")
+*/}}
+{{- define "mp4mp3.metricsService" -}}
+{{- $ctx := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $metrics := (index $ctx.Values $component).metrics -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "mp4mp3.componentName" (list $ctx (printf "%s-metrics" $component)) }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- include "mp4mp3.labels" (list $ctx $component) | nindent 4 }}
+    mp4mp3.io/metrics: "true"
+spec:
+  type: {{ $metrics.service.type }}
+  selector:
+    {{- include "mp4mp3.selectorLabels" (list $ctx $component) | nindent 4 }}
+  ports:
+    - name: metrics
+      port: {{ $metrics.port }}
+      targetPort: metrics
+      protocol: TCP
+      {{- if and (eq $metrics.service.type "NodePort") $metrics.service.nodePort }}
+      nodePort: {{ $metrics.service.nodePort }}
+      {{- end }}
+{{- end -}}

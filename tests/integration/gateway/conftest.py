@@ -4,7 +4,6 @@ and users signed up at the real auth service."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from devstack.stack import Stack
 from tests.support.gateway_harness import GatewayProcess, TestKeys
-from tests.support.gateway_world import GatewayWorld, User
+from tests.support.gateway_world import GatewayWorld, User, sign_up
 from tests.support.stack import narrowed_devstack
 from tests.support.world import Worlds
 
@@ -72,14 +71,7 @@ def signup(world: GatewayWorld) -> Callable[[], User]:
     """signup() -> a new user of the real auth service, logged in."""
 
     def make() -> User:
-        email = f"gw-{secrets.token_hex(5)}@mp4mp3.localhost"
-        password = secrets.token_urlsafe(16)
-        with httpx.Client(base_url=world.auth_url, timeout=30) as http:
-            created = http.post("/signup", json={"email": email, "password": password})
-            assert created.status_code == 201, created.text
-            login = http.post("/login", json={"email": email, "password": password})
-            assert login.status_code == 200, login.text
-        return User(str(created.json()["id"]), email, login.json()["access_token"])
+        return sign_up(world.auth_url)
 
     return make
 

@@ -102,6 +102,21 @@ def test_duplicated_succeeded_event_yields_exactly_one_email(
     assert notifier.log().count("event=mail.duplicate") == 2
 
 
+def test_no_email_when_the_job_asked_for_none(
+    start_notifier: Callable[..., Notifier], mail_dir: Path
+) -> None:
+    notifier = start_notifier()
+    quiet, loud = f"{unique('quiet')}@example.test", f"{unique('loud')}@example.test"
+    unwanted = succeeded_event(quiet).model_copy(update={"notify_email": False})  # spec.notify.email: false
+
+    notifier.publish(unwanted)
+    notifier.publish(succeeded_event(loud))
+
+    wait_for_mails(notifier, mail_dir, loud)  # one consumer, in queue order: the first was handled
+    assert mails_to(mail_dir, quiet) == []
+    assert "event=mail.disabled" in notifier.log()
+
+
 def test_malformed_messages_are_parked_and_the_consumer_keeps_going(
     start_notifier: Callable[..., Notifier], mail_dir: Path
 ) -> None:

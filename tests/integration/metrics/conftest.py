@@ -1,0 +1,27 @@
+"""Fixtures for the metrics tests: the devstack without a node (the tests play the converter), and
+worlds of their own for the gateway and the operator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from devstack.stack import Stack
+from tests.support.stack import narrowed_devstack
+
+
+@pytest.fixture(scope="session")
+def devstack() -> Iterator[Stack]:
+    yield from narrowed_devstack(
+        [
+            "mariadb",
+            "rabbitmq",
+            "postgres",
+            "ferretdb",
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "auth",
+        ]
+    )
