@@ -13,10 +13,11 @@ from pymongo.database import Database
 from common import storage
 from common.logs import kv
 from common.resources import mp3_id
-from converter_job import probe, transfer
-from converter_job.convert import convert
+from converter_job import analysis, cover, probe, tagging, transfer
+from converter_job.convert import Extras, convert, copy_refusal
 from converter_job.progress import Reporter, ThrottledReporter
 from converter_job.settings import Settings
+from converter_job.spec import Spec
 
 log = logging.getLogger("converter")
 
@@ -26,9 +27,24 @@ class Result:
     mp3_id: str
     size: int
     audio_seconds: float
+    format: str = "mp3"
+    copied: bool = False  # the source's AAC went into the M4A without re-encoding
+    input_loudness: float | None = None  # LUFS, measured when normalising
+    note: str | None = None  # why an M4A was re-encoded although its source is AAC
 
     def termination_message(self) -> dict[str, object]:
-        return {"mp3Id": self.mp3_id, "size": self.size, "audioSeconds": round(self.audio_seconds, 3)}
+        message: dict[str, object] = {
+            "mp3Id": self.mp3_id,
+            "size": self.size,
+            "audioSeconds": round(self.audio_seconds, 3),
+            "format": self.format,
+            "copied": self.copied,
+        }
+        if self.input_loudness is not None:
+            message["inputLoudness"] = round(self.input_loudness, 1)
+        if self.note:
+            message["note"] = self.note
+        return message
 
 
 def run(settings: Settings, reporter: Reporter | None) -> Result:
@@ -45,7 +61,7 @@ def run(settings: Settings, reporter: Reporter | None) -> Result:
 def _convert_in(tmp: Path, settings: Settings, db: Database, reporter: Reporter | None) -> Result:
     spec, name, engine = settings.spec, settings.job_name, settings.effective_engine
     started = time.monotonic()
-    src, dst = tmp / "input.mp4", tmp / "output.mp3"
+    src, dst = tmp / "input.mp4", tmp / f"output.{spec.output.format}"
     size = transfer.download_video(storage.videos(db), spec.source, src)
     seconds = round(time.monotonic() - started, 2)
     log.info(kv(job=name, event="source.downloaded", bytes=size, seconds=seconds))
@@ -55,8 +71,15 @@ def _convert_in(tmp: Path, settings: Settings, db: Database, reporter: Reporter 
     span = probe.window(info, spec.output.trim)
     log.info(kv(job=name, event="source.probed", audio_seconds=info.audio_seconds, engine=engine))
 
+    extras, span, measured = (
+        _extras(tmp, settings, spec, info, span) if engine == "ffmpeg" else (None, span, None)
+    )
     on_progress = ThrottledReporter(reporter, span.expected, settings.progress_interval)
-    convert(engine, settings.ffmpeg, src, dst, spec.output, span, on_progress, info.sample_rate)
+    convert(engine, settings.ffmpeg, src, dst, spec.output, span, on_progress, info.sample_rate, extras)
+    if extras is not None:
+        chapters = tagging.chapters_in(info, span) if spec.output.chapters else []
+        if tagging.needs_mutagen(spec.output.format, extras.tags, extras.cover, chapters):
+            tagging.finish(dst, spec.output.format, extras.tags, extras.cover, chapters)
     made = probe.probe(settings.ffprobe, dst)
     seconds = probe.check_output(made, span.expected, settings.duration_tolerance)
 
@@ -64,5 +87,47 @@ def _convert_in(tmp: Path, settings: Settings, db: Database, reporter: Reporter 
     metadata = {"owner": spec.owner.user_id, "job": name, "filename": spec.mp3_filename}
     stored = transfer.store_mp3(storage.mp3s(db), file_id, dst, spec.mp3_filename, metadata)
     elapsed = round(time.monotonic() - started, 2)
-    log.info(kv(job=name, event="mp3.stored", mp3_id=file_id, bytes=stored, audio=seconds, seconds=elapsed))
-    return Result(str(file_id), stored, seconds)
+    copied = bool(extras and extras.copy)
+    log.info(
+        kv(
+            job=name,
+            event="mp3.stored",
+            mp3_id=file_id,
+            bytes=stored,
+            audio=seconds,
+            seconds=elapsed,
+            copied=copied,
+        )
+    )
+    note = copy_refusal(spec.output, span, info) if spec.output.format == "m4a" and not copied else None
+    return Result(str(file_id), stored, seconds, spec.output.format, copied, measured, note)
+
+
+def _extras(
+    tmp: Path, settings: Settings, spec: Spec, info: probe.MediaInfo, span: probe.Window
+) -> tuple[Extras, probe.Window, float | None]:
+    """What the encode adds (tags, cover, loudness, copy), and the window after silence trimming."""
+    output, loudnorm, measured = spec.output, None, None
+    if output.loudness is not None or output.trim_silence:
+        target = output.loudness
+        found = analysis.analyse(settings.ffmpeg, tmp / "input.mp4", span, target, output.trim_silence)
+        span = found.window
+        if found.loudness is not None and target is not None:
+            loudnorm, measured = found.loudness.second_pass(target), found.loudness.input_i
+        log.info(
+            kv(
+                job=settings.job_name,
+                event="audio.analysed",
+                loudness=measured,
+                start=span.start,
+                end=span.end,
+            )
+        )
+    picture = None
+    if output.wants_cover:
+        at = cover.cover_second(info, output.cover_second)
+        if at is not None:
+            auto = output.cover_second is None
+            picture = cover.extract_cover(settings.ffmpeg, tmp / "input.mp4", tmp / "cover.jpg", at, auto)
+    copy = copy_refusal(output, span, info) is None
+    return Extras(tagging.metadata(spec, info), picture, loudnorm, copy), span, measured
