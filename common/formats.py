@@ -17,15 +17,21 @@ class AudioFormat:
     extension: str  # of the downloaded file, without the dot
     media_type: str  # Content-Type of the download
     label: str  # how a sentence names the file: "Your MP3 is ready"
+    article: str  # "an" MP3, "a" FLAC file
+
+    @property
+    def a_label(self) -> str:
+        """ "is now an MP3" """
+        return f"{self.article} {self.label}"
 
 
 FORMATS: dict[str, AudioFormat] = {
     f.name: f
     for f in (
-        AudioFormat("mp3", "mp3", "audio/mpeg", "MP3"),
-        AudioFormat("m4a", "m4a", "audio/mp4", "M4A"),
-        AudioFormat("opus", "opus", "audio/ogg", "Opus file"),
-        AudioFormat("flac", "flac", "audio/flac", "FLAC file"),
+        AudioFormat("mp3", "mp3", "audio/mpeg", "MP3", "an"),
+        AudioFormat("m4a", "m4a", "audio/mp4", "M4A", "an"),
+        AudioFormat("opus", "opus", "audio/ogg", "Opus file", "an"),
+        AudioFormat("flac", "flac", "audio/flac", "FLAC file", "a"),
     )
 }
 FORMAT_NAMES = tuple(FORMATS)
@@ -47,3 +53,9 @@ def audio_filename(video_name: str, fmt: str | None = None) -> str:
 def title_of(video_name: str) -> str:
     """The default title tag: the upload's name without its extension."""
     return audio_filename(video_name).removesuffix(".mp3")
+
+
+def format_of_file(filename: str) -> AudioFormat:
+    """The format of a stored audio file, from the extension the converter gave its name."""
+    extension = filename.rpartition(".")[2].lower()
+    return next((f for f in FORMATS.values() if f.extension == extension), FORMATS[DEFAULT_FORMAT])

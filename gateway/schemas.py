@@ -55,8 +55,19 @@ class Job(BaseModel):
     duration: str | None = Field(None, description="Wall time of the conversion, e.g. 8s")
     attempts: int | None = None
     audio_seconds: float | None = Field(None, alias="audioSeconds")
-    mp3_size: int | None = Field(None, alias="mp3Size")
-    download: str | None = Field(None, description="The MP3's URL, once Succeeded")
+    mp3_size: int | None = Field(None, alias="mp3Size", description="Size of the audio file in bytes")
+    audio_format: str | None = Field(
+        None, alias="audioFormat", description="mp3, m4a, opus or flac, once made"
+    )
+    audio_copied: bool | None = Field(
+        None,
+        alias="audioCopied",
+        description="True when the video's AAC went into the M4A without re-encoding",
+    )
+    input_loudness: float | None = Field(
+        None, alias="inputLoudness", description="The video's loudness in LUFS, when normalised"
+    )
+    download: str | None = Field(None, description="The audio file's URL, once Succeeded")
 
 
 class JobPage(BaseModel):

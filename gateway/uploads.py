@@ -27,7 +27,15 @@ from common.resources import VIDEOS_BUCKET
 from gateway.auth import User
 from gateway.containers import HEAD_BYTES, iso_bmff_problem
 from gateway.filenames import clean_upload_name
-from gateway.options import FIELDS, MAX_FIELD_BYTES, InvalidOptions, OutputOptions, parse_options
+from gateway.options import (
+    FIELD_BYTES,
+    FIELDS,
+    MAX_FIELD_BYTES,
+    InvalidOptions,
+    OutputOptions,
+    field_bytes,
+    parse_options,
+)
 from gateway.settings import Settings
 from gateway.storage import GridFSWriter, StoredFile
 
@@ -161,15 +169,17 @@ async def _parse(
         raise UploadRejected(status.HTTP_400_BAD_REQUEST, f"Unusable multipart header: {exc}.") from None
     target = _VideoTarget(writer, max_bytes)
     parser.register(FILE_FIELD, target)
-    values = {name: ValueTarget(validator=MaxSizeValidator(MAX_FIELD_BYTES)) for name in FIELDS}
+    values = {name: ValueTarget(validator=MaxSizeValidator(field_bytes(name))) for name in FIELDS}
     for name, value in values.items():
         parser.register(name, value)
     try:
         async for chunk in request.stream():
             await parser.adata_received(chunk)
     except ValidationError:
+        longest = ", ".join(f"{name} {size}" for name, size in sorted(FIELD_BYTES.items()))
         raise UploadRejected(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"An option field is longer than {MAX_FIELD_BYTES} bytes."
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"An option field is too long: at most {MAX_FIELD_BYTES} bytes ({longest} for text tags).",
         ) from None
     except UnexpectedPartException as exc:
         raise UploadRejected(

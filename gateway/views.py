@@ -52,6 +52,9 @@ def job_view(record: Mapping[str, Any], resource: Resource, base_url: str) -> Jo
         attempts=status.get("attempts"),
         audioSeconds=status.get("audioSeconds"),
         mp3Size=status.get("mp3Size"),
+        audioFormat=status.get("audioFormat"),
+        audioCopied=status.get("audioCopied"),
+        inputLoudness=status.get("inputLoudness"),
         download=f"{url}/mp3" if phase == "Succeeded" else None,
     )
     return Job.model_validate(fields)

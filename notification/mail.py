@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from common.durations import human_duration
 from common.events import ConversionFailed, ConversionSucceeded
+from common.formats import audio_format
 
 Outcome = ConversionSucceeded | ConversionFailed
 
@@ -59,9 +60,12 @@ def compose(event: Outcome, cfg: MailSettings, now: dt.datetime | None = None) -
     recipient = _recipient(event.owner.email)
     filename = _clean(event.source_filename) or "(unnamed video)"
     if isinstance(event, ConversionSucceeded):
-        subject = f"Your MP3 is ready: {_shorten(filename)}"
+        fmt = audio_format(event.audio_format)
+        subject = f"Your {fmt.label} is ready: {_shorten(filename)}"
         fields = {
             "filename": filename,
+            "label": fmt.label,
+            "a_label": fmt.a_label,
             "details": _details(event),
             "download_url": download_url(cfg.public_url, event.job.name),
             "job": event.job.name,

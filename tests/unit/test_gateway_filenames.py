@@ -55,3 +55,22 @@ def test_no_character_can_break_out_of_the_header() -> None:
     header = content_disposition("a\r\nSet-Cookie: x=1.mp3")
     assert "\r" not in header and "\n" not in header
     assert content_disposition("日本語.mp3").startswith('attachment; filename="')
+
+
+def test_audio_names_and_media_types_follow_the_format() -> None:
+    from common.formats import audio_filename, format_of_file
+
+    assert [audio_filename("Talk é.mp4", f) for f in ("mp3", "m4a", "opus", "flac", None)] == [
+        "Talk é.mp3",
+        "Talk é.m4a",
+        "Talk é.opus",
+        "Talk é.flac",
+        "Talk é.mp3",
+    ]
+    assert [format_of_file(n).media_type for n in ("a.mp3", "a.m4a", "a.opus", "a.FLAC", "old")] == [
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/ogg",
+        "audio/flac",
+        "audio/mpeg",
+    ]

@@ -133,3 +133,11 @@ def test_download_url_joins_base_and_job_whatever_the_trailing_slash() -> None:
 )
 def test_human_size(size: int, text: str) -> None:
     assert human_size(size) == text
+
+
+def test_success_mail_follows_the_format() -> None:
+    msg = compose(succeeded(audio_format="flac"), CFG)
+    text, html = parts(msg)
+    assert msg["Subject"] == "Your FLAC file is ready: Holiday <2024> & friends.mp4"
+    assert "is now a FLAC file (" in text and "Download the FLAC file" in html
+    assert compose(succeeded(audio_format="m4a"), CFG)["Subject"].startswith("Your M4A is ready")

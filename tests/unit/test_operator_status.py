@@ -210,3 +210,26 @@ def test_cancelled_and_refused_conversions_say_why() -> None:
 
 def test_durations_read_like_kubectls() -> None:
     assert [human_duration(s) for s in (0, 12.4, 184, 3723)] == ["0s", "12s", "3m4s", "1h2m3s"]
+
+
+def test_a_copied_m4a_says_it_was_copied_and_a_normalised_file_its_loudness() -> None:
+    finished = job(succeeded=1, outcome="Complete", finished_at="2026-05-01T12:00:12Z")
+    copied = report(mp3Id="abc", size=99, audioSeconds=3600.0, format="m4a", copied=True)
+    st = desired(job=finished, pods=[pod("a", "Succeeded", exit_code=0, message=copied)])
+    assert (st["audioFormat"], st["audioCopied"]) == ("m4a", True)
+    assert st["message"] == "Copied the AAC audio of talk.mp4 into an M4A without re-encoding (3600.0 s)."
+    loud = report(
+        mp3Id="abc",
+        size=99,
+        audioSeconds=5.0,
+        format="m4a",
+        copied=False,
+        inputLoudness=-23.4,
+        note="loudness normalisation changes the samples",
+    )
+    st = desired(job=finished, pods=[pod("a", "Succeeded", exit_code=0, message=loud)])
+    assert st["inputLoudness"] == -23.4 and st["audioCopied"] is False
+    assert st["message"] == (
+        "Converted talk.mp4 into 5.0 s of M4A audio. Re-encoded, not copied: loudness normalisation "
+        "changes the samples. Input loudness -23.4 LUFS, normalised."
+    )
