@@ -115,6 +115,8 @@ def ffmpeg_argv(
         argv += metadata_options(extras.tags)
     if not output.chapters:
         argv += ["-map_chapters", "-1"]
+    if span.end is not None and span.expected is not None:
+        argv += ["-t", f"{span.expected:g}"]  # the same end as -to; ffmpeg clips chapters by this one
     argv += _audio_options(output, extras, source_rate)
     if fmt == "mp3":
         argv += ["-id3v2_version", "4", "-write_id3v1", "0"]

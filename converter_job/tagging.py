@@ -35,11 +35,13 @@ def metadata(spec: Spec, info: MediaInfo) -> dict[str, str]:
     }
     tags.update({key: value for key, value in asked.items() if value})
     tags.setdefault("title", spec.title)
-    return tags
+    # the video's other tags are emptied, which removes them: "-map_metadata -1" would also drop
+    # the chapters' titles (measured with ffmpeg 5.1)
+    return {**{key: "" for key in info.tags if key not in tags}, **tags}
 
 
 def metadata_options(tags: dict[str, str]) -> list[str]:
-    options = ["-map_metadata", "-1"]  # the video's tags only as chosen above
+    options = []
     for key, value in tags.items():
         options += ["-metadata", f"{key}={value}"]
     return options
@@ -47,7 +49,7 @@ def metadata_options(tags: dict[str, str]) -> list[str]:
 
 def needs_mutagen(fmt: str, tags: dict[str, str], cover: Path | None, chapters: Sequence[Chapter]) -> bool:
     return (
-        (fmt == "mp3" and "comment" in tags)
+        (fmt == "mp3" and bool(tags.get("comment")))
         or (fmt == "opus" and cover is not None)
         or (fmt == "flac" and bool(chapters))
     )
@@ -71,7 +73,7 @@ def finish(
     path: Path, fmt: str, tags: dict[str, str], cover: Path | None, chapters: Sequence[Chapter]
 ) -> None:
     """Write what ffmpeg could not (see the module's docstring) into the encoded file."""
-    if fmt == "mp3" and "comment" in tags:
+    if fmt == "mp3" and tags.get("comment"):
         _mp3_comment(path, tags["comment"])
     if fmt == "opus" and cover is not None:
         _opus_cover(path, cover)
