@@ -13,11 +13,10 @@ from pymongo.database import Database
 from common import storage
 from common.logs import kv
 from common.resources import mp3_id
-from converter_job import analysis, cover, probe, tagging, transfer
-from converter_job.convert import Extras, convert, copy_refusal
+from converter_job import plan, probe, transfer
+from converter_job.convert import convert, copy_refusal
 from converter_job.progress import Reporter, ThrottledReporter
 from converter_job.settings import Settings
-from converter_job.spec import Spec
 
 log = logging.getLogger("converter")
 
@@ -71,15 +70,13 @@ def _convert_in(tmp: Path, settings: Settings, db: Database, reporter: Reporter 
     span = probe.window(info, spec.output.trim)
     log.info(kv(job=name, event="source.probed", audio_seconds=info.audio_seconds, engine=engine))
 
-    extras, span, measured = (
-        _extras(tmp, settings, spec, info, span) if engine == "ffmpeg" else (None, span, None)
-    )
+    planned = plan.plan(settings.ffmpeg, src, tmp, spec, info, span, name) if engine == "ffmpeg" else None
+    extras = planned.extras if planned else None
+    span = planned.span if planned else span
     on_progress = ThrottledReporter(reporter, span.expected, settings.progress_interval)
     convert(engine, settings.ffmpeg, src, dst, spec.output, span, on_progress, info.sample_rate, extras)
-    if extras is not None:
-        chapters = tagging.chapters_in(info, span) if spec.output.chapters else []
-        if tagging.needs_mutagen(spec.output.format, extras.tags, extras.cover, chapters):
-            tagging.finish(dst, spec.output.format, extras.tags, extras.cover, chapters)
+    if planned is not None:
+        plan.finish(dst, spec, info, planned)
     made = probe.probe(settings.ffprobe, dst)
     seconds = probe.check_output(made, span.expected, settings.duration_tolerance)
 
@@ -100,34 +97,5 @@ def _convert_in(tmp: Path, settings: Settings, db: Database, reporter: Reporter 
         )
     )
     note = copy_refusal(spec.output, span, info) if spec.output.format == "m4a" and not copied else None
+    measured = planned.input_loudness if planned else None
     return Result(str(file_id), stored, seconds, spec.output.format, copied, measured, note)
-
-
-def _extras(
-    tmp: Path, settings: Settings, spec: Spec, info: probe.MediaInfo, span: probe.Window
-) -> tuple[Extras, probe.Window, float | None]:
-    """What the encode adds (tags, cover, loudness, copy), and the window after silence trimming."""
-    output, loudnorm, measured = spec.output, None, None
-    if output.loudness is not None or output.trim_silence:
-        target = output.loudness
-        found = analysis.analyse(settings.ffmpeg, tmp / "input.mp4", span, target, output.trim_silence)
-        span = found.window
-        if found.loudness is not None and target is not None:
-            loudnorm, measured = found.loudness.second_pass(target), found.loudness.input_i
-        log.info(
-            kv(
-                job=settings.job_name,
-                event="audio.analysed",
-                loudness=measured,
-                start=span.start,
-                end=span.end,
-            )
-        )
-    picture = None
-    if output.wants_cover:
-        at = cover.cover_second(info, output.cover_second)
-        if at is not None:
-            auto = output.cover_second is None
-            picture = cover.extract_cover(settings.ffmpeg, tmp / "input.mp4", tmp / "cover.jpg", at, auto)
-    copy = copy_refusal(output, span, info) is None
-    return Extras(tagging.metadata(spec, info), picture, loudnorm, copy), span, measured
