@@ -59,7 +59,7 @@ def output_rate(output: Output, extras: Extras, source_rate: int | None) -> int 
         return OPUS_RATE
     if output.sample_rate is not None:
         return output.sample_rate
-    if extras.loudnorm is not None:
+    if extras.loudnorm is not None and extras.loudnorm.startswith("loudnorm"):
         return source_rate if source_rate in LOUDNORM_RATES else 48000
     return None
 

@@ -51,6 +51,7 @@ def test_tags_cover_chapters_and_loudness_become_ffmpeg_options() -> None:
     assert "-metadata title=Vidéo -metadata artist=Sø" in line and "-map_metadata" not in line
     assert "-map_chapters -1" in line
     assert "-af loudnorm=I=-16" in line and "-ar 44100" in line  # loudnorm runs at 192 kHz: set back
+    assert "-ar" not in argv(Output(), Extras(loudnorm="volume=3.5dB"))
     assert "-map_chapters" not in argv(Output())  # chapters come from the video by default
     assert "1:v:0" not in argv(Output(format="opus"), Extras(cover=Path("c.jpg")))  # mutagen adds it
 
@@ -67,27 +68,39 @@ def test_aac_is_copied_into_m4a_only_when_nothing_changes_the_samples() -> None:
     assert "not AAC" in (copy_refusal(m4a, WHOLE, mp3_audio) or "")
 
 
-LOUDNORM_LOG = """[Parsed_loudnorm_1 @ 0x55] \n{
-    "input_i" : "-27.61",
-    "input_tp" : "-4.47",
-    "input_lra" : "18.06",
-    "input_thresh" : "-39.20",
-    "output_i" : "-16.58",
-    "output_tp" : "-1.50",
-    "output_lra" : "14.78",
-    "output_thresh" : "-27.71",
-    "normalization_type" : "dynamic",
-    "target_offset" : "0.58"
-}
+EBUR128_LOG = """[Parsed_ebur128_1 @ 0x5645a96b4700] Summary:
+
+  Integrated loudness:
+    I:         -27.6 LUFS
+    Threshold: -37.6 LUFS
+
+  Loudness range:
+    LRA:        18.1 LU
+    Threshold: -47.6 LUFS
+    LRA low:   -38.6 LUFS
+    LRA high:  -20.5 LUFS
+
+  True peak:
+    Peak:       -4.5 dBFS
 """
 
 
 def test_loudness_is_read_from_the_first_pass_and_applied_linearly() -> None:
-    measured = parse_loudness(LOUDNORM_LOG)
-    assert measured is not None and measured.input_i == -27.61
+    measured = parse_loudness(EBUR128_LOG)
+    assert measured is not None
+    assert (measured.input_i, measured.input_thresh, measured.input_lra, measured.input_tp) == (
+        -27.6,
+        -37.6,
+        18.1,
+        -4.5,
+    )
+    # +11.6 dB would lift the true peak to 7.1 dBTP: loudnorm, which compresses, with the measurement
     second = measured.second_pass(-16)
-    assert "measured_I=-27.61" in second and "offset=0.58" in second and "linear=true" in second
-    assert parse_loudness(LOUDNORM_LOG.replace('"-27.61"', '"-inf"')) is None  # silent: left alone
+    assert "measured_I=-27.60" in second and "measured_thresh=-37.60" in second and "linear=true" in second
+    # room under the ceiling: a plain gain, as loudnorm's linear mode would apply, without its 192 kHz
+    assert measured.second_pass(-30) == "volume=-2.40dB"
+    silent = EBUR128_LOG.replace("-27.6 LUFS", "-70.0 LUFS").replace("-4.5 dBFS", "-inf dBFS")
+    assert parse_loudness(silent) is None  # nothing to normalise
 
 
 def test_silence_at_both_ends_moves_the_window() -> None:
