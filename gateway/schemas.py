@@ -27,6 +27,8 @@ JOB_EXAMPLE: dict[str, Any] = {
     "attempts": 1,
     "audioSeconds": 612.4,
     "mp3Size": 14698560,
+    "audioFormat": "mp3",
+    "audioCopied": False,
     "download": "https://mp4mp3.example.com/jobs/cj-6743c0ffee0123456789abcd/mp3",
 }
 

@@ -148,3 +148,12 @@ def test_invalid_new_options_say_which_and_why(fields: dict[str, str], message: 
     with pytest.raises(InvalidOptions) as err:
         parse_options(fields)
     assert message in str(err.value)
+
+
+def test_the_api_formats_are_the_shared_ones() -> None:
+    from typing import get_args
+
+    from common.formats import FORMAT_NAMES
+    from gateway.options import Format
+
+    assert get_args(Format) == FORMAT_NAMES
