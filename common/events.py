@@ -69,6 +69,7 @@ class ConversionSucceeded(_Outcome):
     mp3_id: str
     mp3_size: int | None = None
     audio_seconds: float | None = None
+    audio_format: str = "mp3"  # common.formats: mp3, m4a, opus, flac (older events: mp3)
 
 
 class ConversionFailed(_Outcome):

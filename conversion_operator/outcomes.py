@@ -57,6 +57,7 @@ def outcome_event(cr: Mapping[str, Any], status: Mapping[str, Any]) -> Outcome:
             mp3_id=status["mp3Id"],
             mp3_size=status.get("mp3Size"),
             audio_seconds=status.get("audioSeconds"),
+            audio_format=status.get("audioFormat") or (spec.get("output") or {}).get("format") or "mp3",
         )
     if phase == "Failed":
         return ConversionFailed(**common_fields, reason=status["reason"], message=status["message"])

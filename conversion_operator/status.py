@@ -100,7 +100,7 @@ def next_status(
         fields.update(_result(pods), progress=100, finishedAt=job.finished_at)
         fields["mp3Id"] = fields["mp3Id"] or mp3_id
         if fields.get("audioSeconds") is not None:
-            message = f"Converted {filename} into {fields['audioSeconds']:.1f} s of MP3 audio."
+            message = succeeded_message(filename, fields, _report(pods))
     elif job.outcome == "Failed":
         phase = "Failed"
         reason, message = failure(job, pods, limits, attempts)
@@ -217,14 +217,37 @@ def _with_phase(
     }
 
 
-def _result(pods: Sequence[PodView]) -> Status:
+def succeeded_message(filename: str, fields: Mapping[str, Any], report: Mapping[str, Any]) -> str:
+    """What the converter made, in a sentence: copied or converted, the format, what was measured."""
+    label = str(fields.get("audioFormat") or "mp3").upper()
+    seconds = f"{fields['audioSeconds']:.1f} s"
+    if fields.get("audioCopied"):
+        message = f"Copied the AAC audio of {filename} into an M4A without re-encoding ({seconds})."
+    else:
+        message = f"Converted {filename} into {seconds} of {label} audio."
+    if report.get("note"):
+        message += f" Re-encoded, not copied: {report['note']}."
+    if fields.get("inputLoudness") is not None:
+        message += f" Input loudness {fields['inputLoudness']:.1f} LUFS, normalised."
+    return message
+
+
+def _report(pods: Sequence[PodView]) -> Mapping[str, Any]:
     done = next((p for p in reversed(pods) if p.phase == "Succeeded"), None)
-    report = done.report if done else {}
-    return {
+    return done.report if done else {}
+
+
+def _result(pods: Sequence[PodView]) -> Status:
+    report = _report(pods)
+    result = {
         "mp3Id": report.get("mp3Id"),
         "mp3Size": report.get("size"),
         "audioSeconds": report.get("audioSeconds"),
+        "audioFormat": report.get("format"),
+        "audioCopied": report.get("copied"),
+        "inputLoudness": report.get("inputLoudness"),
     }
+    return {k: v for k, v in result.items() if v is not None or k in ("mp3Id", "mp3Size", "audioSeconds")}
 
 
 def _still_this_attempt(pod: PodView, attempts: int, limits: Limits) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,13 @@ from converter_job.errors import BadInput, ConversionFailure
 from converter_job.spec import Trim
 
 PROBE_TIMEOUT = 120  # seconds; ffprobe reads headers only, so this is generous
+
+
+@dataclass(frozen=True)
+class Chapter:
+    start: float
+    end: float
+    title: str
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,9 @@ class MediaInfo:
     audio_codec: str | None = None
     sample_rate: int | None = None
     channels: int | None = None
+    video_streams: int = 0  # pictures to take a cover from (attached pictures not counted)
+    tags: dict[str, str] = field(default_factory=dict)  # the container's, lower-case keys
+    chapters: tuple[Chapter, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,8 @@ class Window:
 
 def probe(ffprobe: str, path: Path) -> MediaInfo:
     """Probe ``path``; a file ffprobe cannot read is bad input, not a reason to retry."""
-    argv = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)]
+    argv = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
+    argv += ["-show_chapters", str(path)]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False)
     except subprocess.TimeoutExpired as exc:
@@ -51,6 +62,11 @@ def media_info(report: dict[str, Any]) -> MediaInfo:
     audio = [s for s in report.get("streams") or [] if s.get("codec_type") == "audio"]
     duration = _seconds(fmt.get("duration"))
     first = audio[0] if audio else {}
+    videos = [
+        s
+        for s in report.get("streams") or []
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
+    ]
     return MediaInfo(
         format_name=str(fmt.get("format_name", "")),
         duration=duration,
@@ -59,6 +75,9 @@ def media_info(report: dict[str, Any]) -> MediaInfo:
         audio_codec=first.get("codec_name"),
         sample_rate=int(first["sample_rate"]) if first.get("sample_rate") else None,
         channels=int(first["channels"]) if first.get("channels") else None,
+        video_streams=len(videos),
+        tags={str(k).lower(): str(v) for k, v in (fmt.get("tags") or {}).items()},
+        chapters=tuple(_chapters(report.get("chapters") or [])),
     )
 
 
@@ -94,6 +113,16 @@ def check_output(info: MediaInfo, expected: float | None, tolerance: float) -> f
             f"The MP3 lasts {actual:.2f} s but the audio it was made from lasts {expected:.2f} s.",
         )
     return actual
+
+
+def _chapters(raw: list[dict[str, Any]]) -> list[Chapter]:
+    chapters = []
+    for number, item in enumerate(raw, 1):
+        start, end = _seconds(item.get("start_time")), _seconds(item.get("end_time"))
+        if start is not None and end is not None and end > start:
+            title = str((item.get("tags") or {}).get("title") or f"Chapter {number}")
+            chapters.append(Chapter(start, end, title))
+    return chapters
 
 
 def _seconds(value: object) -> float | None:

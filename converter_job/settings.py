@@ -36,7 +36,10 @@ class Settings(BaseSettings):
 
     @property
     def effective_engine(self) -> Engine:
-        return self.spec.engine or self.engine
+        """The spec's engine, else the default; ffmpeg whenever the output is more than a plain MP3
+        (tags, cover, loudness, other formats are ffmpeg's alone)."""
+        engine = self.spec.engine or self.engine
+        return engine if self.spec.output.plain else "ffmpeg"
 
 
 @lru_cache

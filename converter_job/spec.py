@@ -6,8 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.formats import audio_filename, title_of
+
 Engine = Literal["ffmpeg", "moviepy"]
+Format = Literal["mp3", "m4a", "opus", "flac"]
 DEFAULT_BITRATE = "192k"
+DEFAULT_LOUDNESS_TARGET = -16.0  # LUFS, spoken word (the CRD documents it)
 
 
 class _Model(BaseModel):
@@ -31,19 +35,52 @@ class Trim(_Model):
     end: float | None = None
 
 
+class Tags(_Model):
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    year: int | None = None
+    comment: str | None = None
+
+
 class Output(_Model):
+    format: Format = "mp3"
     bitrate: str | None = None
     quality: int | None = None
     channels: int | None = None
     sample_rate: int | None = Field(default=None, alias="sampleRate")
     trim: Trim | None = None
+    tags: Tags = Tags()
+    cover_art: str = Field(default="none", alias="coverArt")  # auto, none or a second of the video
+    chapters: bool = True
+    loudness: float | None = None  # target LUFS; None: no normalisation
+    trim_silence: bool = Field(default=False, alias="trimSilence")
 
     @property
     def effective_bitrate(self) -> str | None:
-        """CBR unless VBR quality was asked for (the CRD's documented default)."""
-        if self.quality is not None:
+        """CBR unless VBR quality was asked for (the CRD's documented default); FLAC has none."""
+        if self.quality is not None or self.format == "flac":
             return None
         return self.bitrate or DEFAULT_BITRATE
+
+    @property
+    def cover_second(self) -> float | None:
+        """The second of the video to take the cover from; None for ``auto`` (and ``none``)."""
+        try:
+            return float(self.cover_art)
+        except ValueError:
+            return None
+
+    @property
+    def wants_cover(self) -> bool:
+        return self.cover_art != "none"
+
+    @property
+    def plain(self) -> bool:
+        """A plain MP3 as before any of tags, cover, loudness and formats: what MoviePy can make."""
+        return (
+            self.format == "mp3" and not self.wants_cover and self.loudness is None and not self.trim_silence
+        )
 
 
 class Spec(_Model):
@@ -54,6 +91,10 @@ class Spec(_Model):
 
     @property
     def mp3_filename(self) -> str:
-        stem = self.source.filename.rsplit("/", 1)[-1]
-        stem = stem.rsplit(".", 1)[0] if "." in stem.lstrip(".") else stem
-        return f"{stem or 'audio'}.mp3"
+        """The audio file's name: the video's stem with the format's extension."""
+        return audio_filename(self.source.filename, self.output.format)
+
+    @property
+    def title(self) -> str:
+        """The title tag: the one given, else the upload's name without extension."""
+        return self.output.tags.title or title_of(self.source.filename)

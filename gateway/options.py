@@ -6,17 +6,24 @@ The allowed values mirror crds/conversionjobs.mp4mp3.io.yaml, so a bad option is
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from common import webhooks
+from common.formats import FORMAT_NAMES
 
 BITRATES = ("64k", "96k", "128k", "160k", "192k", "224k", "256k", "320k")
 CHANNELS = (1, 2)
 SAMPLE_RATES = (22050, 32000, 44100, 48000)
+OPUS_RATE = 48000
 MAX_TRIM_SECONDS = 86400.0
+TAG_CHARS = 256  # title, artist, album (the CRD's maxLength)
+COMMENT_CHARS = 1000
+LOUDNESS_RANGE = (-40.0, -5.0)  # LUFS
+DEFAULT_LOUDNESS = -16.0  # LUFS, spoken word: what ``loudness=on`` asks for
 FIELDS = (
     "bitrate",
     "quality",
@@ -28,10 +35,32 @@ FIELDS = (
     "notifyEmail",
     "priority",
     "callbackUrl",
+    "format",
+    "title",
+    "artist",
+    "album",
+    "year",
+    "comment",
+    "coverArt",
+    "chapters",
+    "loudness",
+    "trimSilence",
 )
 MAX_FIELD_BYTES = 64
-# fields allowed to be longer than MAX_FIELD_BYTES
-FIELD_LIMITS = {"callbackUrl": webhooks.MAX_URL_LENGTH}
+# text fields may be longer; four UTF-8 bytes per character at most
+FIELD_BYTES = {
+    "title": 4 * TAG_CHARS,
+    "artist": 4 * TAG_CHARS,
+    "album": 4 * TAG_CHARS,
+    "comment": 4 * COMMENT_CHARS,
+    "callbackUrl": webhooks.MAX_URL_LENGTH,
+}
+Format = Literal["mp3", "m4a", "opus", "flac"]  # common.formats.FORMAT_NAMES (a unit test holds them equal)
+
+
+def field_bytes(name: str) -> int:
+    """The most bytes the form field ``name`` may hold."""
+    return FIELD_BYTES.get(name, MAX_FIELD_BYTES)
 
 
 class InvalidOptions(ValueError):
@@ -39,8 +68,9 @@ class InvalidOptions(ValueError):
 
 
 class OutputOptions(BaseModel):
-    """What MP3 to make. Form fields (all optional): bitrate or quality, channels, sampleRate,
-    trimStart/trimEnd (seconds), engine, notifyEmail, callbackUrl."""
+    """What audio to make. Form fields (all optional): format, bitrate or quality, channels,
+    sampleRate, trimStart/trimEnd (seconds), engine, notifyEmail, callbackUrl, priority; tags (title,
+    artist, album, year, comment), coverArt, chapters, loudness, trimSilence."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
@@ -58,6 +88,55 @@ class OutputOptions(BaseModel):
     callback_url: str | None = Field(
         None, alias="callbackUrl", description="An http(s) URL the signed outcome is POSTed to"
     )
+    format: Format | None = Field(None, description="mp3 (default), m4a (AAC), opus or flac")
+    title: str | None = Field(None, max_length=TAG_CHARS, description="Title tag; the file name when unset")
+    artist: str | None = Field(None, max_length=TAG_CHARS)
+    album: str | None = Field(None, max_length=TAG_CHARS)
+    year: int | None = Field(None, ge=1000, le=9999)
+    comment: str | None = Field(None, max_length=COMMENT_CHARS)
+    cover_art: str | None = Field(None, alias="coverArt", description="auto, none, or a second of the video")
+    chapters: bool | None = Field(None, description="Carry the video's chapters over (default true)")
+    loudness: float | None = Field(None, description="Target LUFS, -40 to -5; 'on' for -16")
+    trim_silence: bool | None = Field(None, alias="trimSilence", description="Cut silence at both ends")
+
+    @field_validator("title", "artist", "album", "comment")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        """Without control characters (a comment keeps its line breaks); blank counts as unset."""
+        if value is None:
+            return None
+        kept = "".join(c for c in value if unicodedata.category(c)[0] != "C" or c == "\n")
+        return unicodedata.normalize("NFC", kept).strip() or None
+
+    @field_validator("cover_art")
+    @classmethod
+    def _cover_art(cls, value: str | None) -> str | None:
+        if value is None or value.lower() in ("auto", "none"):
+            return value.lower() if value else None
+        try:
+            second = float(value)
+        except ValueError:
+            raise ValueError("must be auto, none, or a second of the video (e.g. 12.5)") from None
+        if not 0 <= second <= MAX_TRIM_SECONDS:  # also refuses nan and inf
+            raise ValueError(f"must be a second between 0 and {MAX_TRIM_SECONDS:g}")
+        return f"{round(second, 3):g}"
+
+    @field_validator("loudness", mode="before")
+    @classmethod
+    def _loudness(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("on", "true", "default"):
+            return DEFAULT_LOUDNESS
+        if isinstance(value, str) and value.strip().lower() in ("off", "false", "none"):
+            return None
+        return value
+
+    @field_validator("loudness")
+    @classmethod
+    def _loudness_range(cls, value: float | None) -> float | None:
+        low, high = LOUDNESS_RANGE
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"must be a target between {low:g} and {high:g} LUFS (e.g. -16), or 'on'")
+        return value
 
     @field_validator("bitrate")
     @classmethod
@@ -91,7 +170,29 @@ class OutputOptions(BaseModel):
             raise ValueError("set either bitrate (constant) or quality (variable), not both")
         if self.trim_end is not None and self.trim_end <= (self.trim_start or 0.0):
             raise ValueError("trimEnd must be after trimStart")
+        fmt = self.format or "mp3"
+        if self.quality is not None and fmt != "mp3":
+            raise ValueError(f"quality (LAME VBR) is for MP3 only; use bitrate for {fmt}")
+        if self.bitrate is not None and fmt == "flac":
+            raise ValueError("flac is lossless and takes no bitrate")
+        if self.sample_rate not in (None, OPUS_RATE) and fmt == "opus":
+            raise ValueError(f"opus is always {OPUS_RATE} Hz; leave sampleRate unset")
+        if self.engine == "moviepy" and self._beyond_plain_mp3():
+            raise ValueError(
+                "engine moviepy makes a plain MP3 only; leave engine unset for format, tags, "
+                "coverArt, loudness or trimSilence"
+            )
         return self
+
+    def _beyond_plain_mp3(self) -> bool:
+        tags = (self.title, self.artist, self.album, self.year, self.comment)
+        return (
+            self.format not in (None, "mp3")
+            or any(t is not None for t in tags)
+            or self.cover_art not in (None, "none")
+            or self.loudness is not None
+            or bool(self.trim_silence)
+        )
 
     def output_spec(self) -> dict[str, Any]:
         """The ConversionJob's ``spec.output``."""
@@ -107,6 +208,27 @@ class OutputOptions(BaseModel):
         trim = {k: v for k, v in (("start", self.trim_start), ("end", self.trim_end)) if v is not None}
         if trim:
             out["trim"] = trim
+        tags = {
+            k: v
+            for k, v in (
+                ("title", self.title),
+                ("artist", self.artist),
+                ("album", self.album),
+                ("year", self.year),
+                ("comment", self.comment),
+            )
+            if v is not None
+        }
+        if tags:
+            out["tags"] = tags
+        extra = {
+            "format": self.format,
+            "coverArt": self.cover_art,
+            "chapters": self.chapters,
+            "loudness": self.loudness,
+            "trimSilence": self.trim_silence,
+        }
+        out.update({k: v for k, v in extra.items() if v is not None})
         return out
 
     def public(self) -> dict[str, Any]:
@@ -163,3 +285,44 @@ def _notify(options: OutputOptions) -> dict[str, Any]:
     if options.callback_url:
         notify["callbackUrl"] = options.callback_url
     return notify
+
+
+def form_properties() -> dict[str, Any]:
+    """The option fields of the upload form as the OpenAPI document describes them."""
+    text = {"type": "string", "maxLength": TAG_CHARS}
+    low, high = LOUDNESS_RANGE
+    return {
+        "format": {
+            "type": "string",
+            "enum": list(FORMAT_NAMES),
+            "default": "mp3",
+            "description": "m4a is AAC",
+        },
+        "bitrate": {"type": "string", "enum": list(BITRATES), "description": "CBR (not for flac)"},
+        "quality": {"type": "integer", "minimum": 0, "maximum": 9, "description": "MP3 VBR 0-9"},
+        "channels": {"type": "integer", "enum": list(CHANNELS)},
+        "sampleRate": {"type": "integer", "enum": list(SAMPLE_RATES), "description": "opus: 48000 only"},
+        "trimStart": {"type": "number", "minimum": 0, "description": "Seconds"},
+        "trimEnd": {"type": "number", "minimum": 0, "description": "Seconds"},
+        "title": {**text, "description": "Title tag; default: the file's name without extension"},
+        "artist": text,
+        "album": text,
+        "year": {"type": "integer", "minimum": 1000, "maximum": 9999},
+        "comment": {"type": "string", "maxLength": COMMENT_CHARS},
+        "coverArt": {
+            "type": "string",
+            "default": "none",
+            "description": "auto (a representative frame), none, or a second of the video; 500x500",
+        },
+        "chapters": {"type": "boolean", "default": True, "description": "The video's chapters"},
+        "loudness": {
+            "type": "string",
+            "description": f"EBU R128 target in LUFS ({low:g} to {high:g}), or 'on' for -16; unset: off",
+            "examples": ["-16", "on"],
+        },
+        "trimSilence": {"type": "boolean", "default": False, "description": "Cut silence at both ends"},
+        "engine": {"type": "string", "enum": ["ffmpeg", "moviepy"], "default": "ffmpeg"},
+        "notifyEmail": {"type": "boolean", "default": True},
+        "callbackUrl": {"type": "string", "format": "uri", "description": "The signed outcome is POSTed here"},
+        "priority": {"type": "string", "enum": ["low", "normal", "high"], "default": "normal"},
+    }

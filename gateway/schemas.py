@@ -27,6 +27,8 @@ JOB_EXAMPLE: dict[str, Any] = {
     "attempts": 1,
     "audioSeconds": 612.4,
     "mp3Size": 14698560,
+    "audioFormat": "mp3",
+    "audioCopied": False,
     "download": "https://mp4mp3.example.com/jobs/cj-6743c0ffee0123456789abcd/mp3",
 }
 
@@ -63,8 +65,19 @@ class Job(BaseModel):
     duration: str | None = Field(None, description="Wall time of the conversion, e.g. 8s")
     attempts: int | None = None
     audio_seconds: float | None = Field(None, alias="audioSeconds")
-    mp3_size: int | None = Field(None, alias="mp3Size")
-    download: str | None = Field(None, description="The MP3's URL, once Succeeded")
+    mp3_size: int | None = Field(None, alias="mp3Size", description="Size of the audio file in bytes")
+    audio_format: str | None = Field(
+        None, alias="audioFormat", description="mp3, m4a, opus or flac, once made"
+    )
+    audio_copied: bool | None = Field(
+        None,
+        alias="audioCopied",
+        description="True when the video's AAC went into the M4A without re-encoding",
+    )
+    input_loudness: float | None = Field(
+        None, alias="inputLoudness", description="The video's loudness in LUFS, when normalised"
+    )
+    download: str | None = Field(None, description="The audio file's URL, once Succeeded")
     queue: QueuePlace | None = Field(None, description="While Queued: the job's place and why it waits")
     expires_at: dt.datetime | None = Field(
         None, alias="expiresAt", description="When the finished job, its video and MP3 are removed"

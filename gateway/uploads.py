@@ -36,11 +36,12 @@ from gateway.auth import User
 from gateway.containers import HEAD_BYTES, iso_bmff_problem
 from gateway.filenames import clean_upload_name, multipart_filename
 from gateway.options import (
-    FIELD_LIMITS,
+    FIELD_BYTES,
     FIELDS,
     MAX_FIELD_BYTES,
     InvalidOptions,
     OutputOptions,
+    field_bytes,
     parse_options,
 )
 from gateway.settings import Settings
@@ -243,10 +244,7 @@ async def _parse(
         raise UploadRejected(status.HTTP_400_BAD_REQUEST, f"Unusable multipart header: {exc}.") from None
     target = _VideoTarget(writer, room.max_bytes, room.too_large)
     parser.register(FILE_FIELD, target)
-    values = {
-        name: ValueTarget(validator=MaxSizeValidator(FIELD_LIMITS.get(name, MAX_FIELD_BYTES)))
-        for name in FIELDS
-    }
+    values = {name: ValueTarget(validator=MaxSizeValidator(field_bytes(name))) for name in FIELDS}
     for name, value in values.items():
         parser.register(name, value)
     try:
@@ -255,10 +253,10 @@ async def _parse(
                 target.body_head += chunk[: FORM_OVERHEAD - len(target.body_head)]
             await parser.adata_received(chunk)
     except ValidationError:
+        longest = ", ".join(f"{name} {size}" for name, size in sorted(FIELD_BYTES.items()))
         raise UploadRejected(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"An option field is longer than {MAX_FIELD_BYTES} bytes "
-            f"(callbackUrl: {FIELD_LIMITS['callbackUrl']}).",
+            f"An option field is too long: at most {MAX_FIELD_BYTES} bytes (longer ones: {longest}).",
         ) from None
     except UnexpectedPartException as exc:
         raise UploadRejected(

@@ -51,7 +51,9 @@ class Outcome:
         }
 
 
-def plan(videos: Sequence[Path], output: Path | None, force: bool, wait: bool = True) -> list[Planned]:
+def plan(
+    videos: Sequence[Path], output: Path | None, force: bool, wait: bool = True, extension: str = "mp3"
+) -> list[Planned]:
     """Where each video's MP3 goes; raises CliError before anything is sent. Without ``wait``
     nothing is downloaded, so only the videos are checked."""
     for video in videos:
@@ -61,12 +63,12 @@ def plan(videos: Sequence[Path], output: Path | None, force: bool, wait: bool = 
             raise CliError(
                 ExitCode.USAGE, "-o has no use with --no-wait; give it to `mp4mp3 download` later."
             )
-        return [Planned(video, mp3_path(video, None)) for video in videos]
+        return [Planned(video, mp3_path(video, None, extension)) for video in videos]
     if output is not None and len(videos) > 1 and not output.is_dir():
         raise CliError(
             ExitCode.USAGE, f"With several videos, -o must be an existing folder ({output} is not)."
         )
-    planned = [Planned(video, mp3_path(video, output)) for video in videos]
+    planned = [Planned(video, mp3_path(video, output, extension)) for video in videos]
     seen: dict[Path, Path] = {}
     for item in planned:
         key = item.output.resolve()
@@ -81,9 +83,9 @@ def plan(videos: Sequence[Path], output: Path | None, force: bool, wait: bool = 
     return planned
 
 
-def mp3_path(video: Path, output: Path | None) -> Path:
-    """video.mp4 -> video.mp3 beside it, or in folder ``output``, or ``output`` itself."""
-    name = video.with_suffix(".mp3").name
+def mp3_path(video: Path, output: Path | None, extension: str = "mp3") -> Path:
+    """video.mp4 -> video.mp3 (or .m4a, ...) beside it, or in folder ``output``, or ``output`` itself."""
+    name = video.with_suffix(f".{extension}").name
     if output is None:
         return video.with_name(name)
     return output / name if output.is_dir() else output

@@ -123,7 +123,15 @@ def job_details(job: dict[str, Any]) -> Table:
         ("took", job.get("duration") or ""),
         ("attempts", str(job["attempts"]) if job.get("attempts") is not None else ""),
         ("audio", f"{job['audioSeconds']:.1f} s" if job.get("audioSeconds") is not None else ""),
-        ("mp3", human_bytes(job["mp3Size"]) if job.get("mp3Size") is not None else ""),
+        (
+            str(job.get("audioFormat") or "mp3"),
+            human_bytes(job["mp3Size"]) if job.get("mp3Size") is not None else "",
+        ),
+        ("copied", "the video's AAC, without re-encoding" if job.get("audioCopied") else ""),
+        (
+            "loudness",
+            f"{job['inputLoudness']:.1f} LUFS measured" if job.get("inputLoudness") is not None else "",
+        ),
     ]
     if job.get("phase") == "Succeeded":
         rows.append(("download", f"mp4mp3 download {job.get('id', '')}"))

@@ -14,6 +14,9 @@ BITRATES = ("64k", "96k", "128k", "160k", "192k", "224k", "256k", "320k")
 SAMPLE_RATES = (22050, 32000, 44100, 48000)
 CHANNELS = (1, 2)
 ENGINES = ("ffmpeg", "moviepy")
+FORMATS = ("mp3", "m4a", "opus", "flac")  # common.formats.FORMAT_NAMES; the server checks again
+TAG_CHARS, COMMENT_CHARS = 256, 1000
+LOUDNESS_RANGE = (-40.0, -5.0)
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
 
 
@@ -31,6 +34,21 @@ class OutputOptions:
     trim_end: float | None = None
     engine: str | None = None
     notify_email: bool = True
+    format: str | None = None
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    year: int | None = None
+    comment: str | None = None
+    cover_art: str | None = None
+    chapters: bool | None = None
+    loudness: str | None = None  # a LUFS target or "on"
+    trim_silence: bool = False
+
+    @property
+    def extension(self) -> str:
+        """Of the file the job makes (the download's name says so too)."""
+        return self.format or "mp3"
 
     def form_fields(self) -> dict[str, str]:
         """The multipart fields of POST /jobs (unset options are left to the server)."""
@@ -42,10 +60,22 @@ class OutputOptions:
             "trimStart": _number(self.trim_start),
             "trimEnd": _number(self.trim_end),
             "engine": self.engine,
+            "format": self.format,
+            "title": self.title,
+            "artist": self.artist,
+            "album": self.album,
+            "year": self.year,
+            "comment": self.comment,
+            "coverArt": self.cover_art,
+            "loudness": self.loudness,
         }
         out = {name: str(value) for name, value in fields.items() if value is not None}
         if not self.notify_email:
             out["notifyEmail"] = "false"
+        if self.chapters is not None:
+            out["chapters"] = "true" if self.chapters else "false"
+        if self.trim_silence:
+            out["trimSilence"] = "true"
         return out
 
 
@@ -59,8 +89,11 @@ def output_options(
     trim_end: str | None = None,
     engine: str | None = None,
     notify_email: bool = True,
+    audio: AudioOptions | None = None,
 ) -> OutputOptions:
     """The options as typed on the command line, checked; raises :class:`InvalidOption`."""
+    audio = audio or AudioOptions()
+    _check_audio(audio, quality=quality, bitrate=bitrate, sample_rate=sample_rate, engine=engine)
     if bitrate is not None and quality is not None:
         raise InvalidOption("Use --bitrate (constant) or --quality (variable), not both.")
     if quality is not None and not 0 <= quality <= 9:
@@ -84,7 +117,81 @@ def output_options(
         trim_end=end,
         engine=engine,
         notify_email=notify_email,
+        format=audio.format,
+        title=audio.title,
+        artist=audio.artist,
+        album=audio.album,
+        year=audio.year,
+        comment=audio.comment,
+        cover_art=_cover(audio.cover_art),
+        chapters=audio.chapters,
+        loudness=audio.loudness,
+        trim_silence=audio.trim_silence,
     )
+
+
+@dataclass(frozen=True)
+class AudioOptions:
+    """The options beyond a plain MP3: format, tags, cover art, chapters, loudness, silence."""
+
+    format: str | None = None
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    year: int | None = None
+    comment: str | None = None
+    cover_art: str | None = None
+    chapters: bool | None = None
+    loudness: str | None = None
+    trim_silence: bool = False
+
+
+def _check_audio(
+    audio: AudioOptions,
+    *,
+    quality: int | None,
+    bitrate: str | None,
+    sample_rate: int | None,
+    engine: str | None,
+) -> None:
+    fmt = audio.format or "mp3"
+    if fmt not in FORMATS:
+        raise InvalidOption(f"--format must be one of {', '.join(FORMATS)}.")
+    if quality is not None and fmt != "mp3":
+        raise InvalidOption(f"--quality is for MP3 only; use --bitrate for {fmt}.")
+    if bitrate is not None and fmt == "flac":
+        raise InvalidOption("--format flac is lossless and takes no --bitrate.")
+    if sample_rate not in (None, 48000) and fmt == "opus":
+        raise InvalidOption("--format opus is always 48000 Hz; leave --sample-rate out.")
+    for option, text, most in (
+        ("--title", audio.title, TAG_CHARS),
+        ("--artist", audio.artist, TAG_CHARS),
+        ("--album", audio.album, TAG_CHARS),
+        ("--comment", audio.comment, COMMENT_CHARS),
+    ):
+        if text is not None and len(text) > most:
+            raise InvalidOption(f"{option} takes at most {most} characters.")
+    if audio.year is not None and not 1000 <= audio.year <= 9999:
+        raise InvalidOption("--year takes a four-digit year.")
+    _cover(audio.cover_art)
+    if audio.loudness is not None and audio.loudness.lower() != "on":
+        try:
+            target = float(audio.loudness)
+        except ValueError:
+            raise InvalidOption("--loudness takes a target in LUFS (e.g. -16) or 'on'.") from None
+        low, high = LOUDNESS_RANGE
+        if not low <= target <= high:
+            raise InvalidOption(f"--loudness must be between {low:g} and {high:g} LUFS.")
+    plain = audio == AudioOptions(format=audio.format, chapters=audio.chapters) and fmt == "mp3"
+    if engine == "moviepy" and not plain:
+        raise InvalidOption("--engine moviepy makes a plain MP3 only.")
+
+
+def _cover(text: str | None) -> str | None:
+    """auto, none, or a time in the video (seconds or [h:]mm:ss, like the trims) as seconds."""
+    if text is None or text.strip().lower() in ("auto", "none"):
+        return text.strip().lower() if text else None
+    return _number(parse_seconds(text, "--cover-art"))
 
 
 def parse_bitrate(text: str) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 from common import links
 from common.durations import human_duration
 from common.events import ConversionFailed, ConversionSucceeded
+from common.formats import audio_format
 
 Outcome = ConversionSucceeded | ConversionFailed
 
@@ -64,7 +65,8 @@ def compose(event: Outcome, cfg: MailSettings, now: dt.datetime | None = None) -
     filename = _clean(event.source_filename) or "(unnamed video)"
     now = now or dt.datetime.now(dt.UTC)
     if isinstance(event, ConversionSucceeded):
-        subject = f"Your MP3 is ready: {_shorten(filename)}"
+        fmt = audio_format(event.audio_format)
+        subject = f"Your {fmt.label} is ready: {_shorten(filename)}"
         url, access = download_url(cfg.public_url, event.job.name), LOGIN_ACCESS
         if cfg.link_secret:
             token = links.sign(
@@ -79,6 +81,8 @@ def compose(event: Outcome, cfg: MailSettings, now: dt.datetime | None = None) -
             access = f"the link works without logging in until {until:%d %B %Y, %H:%M} UTC"
         fields = {
             "filename": filename,
+            "label": fmt.label,
+            "a_label": fmt.a_label,
             "details": _details(event),
             "download_url": url,
             "access": access,

@@ -1,4 +1,5 @@
-"""Downloading an MP3: streamed from GridFS, with ETag and HTTP Range for players and resumes."""
+"""Downloading an MP3 (or the M4A, Opus or FLAC file asked for): streamed from GridFS, with ETag
+and HTTP Range for players and resumes. Its name and media type follow its format."""
 
 from __future__ import annotations
 
@@ -6,19 +7,23 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pymongo.database import Database
 
+from common.formats import FORMATS, audio_filename, format_of_file
 from common.resources import MP3S_BUCKET
 from gateway.deps import DbDep, JobsDep, Mp3Caller, SettingsDep
-from gateway.filenames import content_disposition, mp3_name
+from gateway.filenames import content_disposition
 from gateway.ranges import ByteRange, RangeNotSatisfiable, etag_matches, if_range_allows, parse_range
 from gateway.schemas import problems
 from gateway.storage import StoredFile, read_range
 
 router = APIRouter(prefix="/jobs", tags=["downloads"])
 
-_AUDIO = {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}}
+_AUDIO = {f.media_type: {"schema": {"type": "string", "format": "binary"}} for f in FORMATS.values()}
 MP3_RESPONSES = {
-    200: {"content": _AUDIO, "description": "The MP3"},
-    206: {"content": _AUDIO, "description": "The requested range of the MP3"},
+    200: {
+        "content": _AUDIO,
+        "description": "The MP3 (or the M4A, Opus or FLAC file the job's format asked for)",
+    },
+    206: {"content": _AUDIO, "description": "The requested range of the file"},
     304: {"description": "Not modified (If-None-Match matched the ETag)"},
     **problems(401, 404, 409, 416, 503),
 }
@@ -42,12 +47,13 @@ async def download_mp3(
 
 def mp3_response(request: Request, db: Database, step: int, file: StoredFile, video_name: str) -> Response:
     """The MP3 (or the range of it asked for), streamed ``step`` bytes per read."""
+    fmt = format_of_file(file.filename)
     headers = {
         "ETag": file.etag,
         "Accept-Ranges": "bytes",
         "Cache-Control": "private, no-cache",
         "Last-Modified": file.upload_date.strftime("%a, %d %b %Y %H:%M:%S GMT"),
-        "Content-Disposition": content_disposition(mp3_name(video_name)),
+        "Content-Disposition": content_disposition(audio_filename(video_name, fmt.name)),
     }
     if etag_matches(request.headers.get("if-none-match"), file.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
@@ -69,6 +75,6 @@ def mp3_response(request: Request, db: Database, step: int, file: StoredFile, vi
     return StreamingResponse(
         body,
         status_code=status.HTTP_206_PARTIAL_CONTENT if wanted is not None else status.HTTP_200_OK,
-        media_type="audio/mpeg",
+        media_type=fmt.media_type,
         headers=headers,
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from gateway import uploads
 from gateway.deps import CurrentUser, DbDep, JobsDep, LimitsDep, SettingsDep
-from gateway.options import BITRATES, SAMPLE_RATES
+from gateway.options import form_properties
 from gateway.schemas import Job, JobPage, problems
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -23,19 +23,7 @@ UPLOAD_BODY: dict[str, Any] = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "The MP4 video"},
-                        "bitrate": {"type": "string", "enum": list(BITRATES), "description": "CBR"},
-                        "quality": {"type": "integer", "minimum": 0, "maximum": 9, "description": "VBR 0-9"},
-                        "channels": {"type": "integer", "enum": [1, 2]},
-                        "sampleRate": {"type": "integer", "enum": list(SAMPLE_RATES)},
-                        "trimStart": {"type": "number", "minimum": 0, "description": "Seconds"},
-                        "trimEnd": {"type": "number", "minimum": 0, "description": "Seconds"},
-                        "engine": {"type": "string", "enum": ["ffmpeg", "moviepy"], "default": "ffmpeg"},
-                        "notifyEmail": {"type": "boolean", "default": True},
-                        "priority": {
-                            "type": "string",
-                            "enum": ["low", "normal", "high"],
-                            "default": "normal",
-                        },
+                        **form_properties(),
                     },
                 },
                 "encoding": {"file": {"contentType": "video/mp4"}},
@@ -43,7 +31,18 @@ UPLOAD_BODY: dict[str, Any] = {
                     "cbr": {
                         "summary": "192 kbit/s stereo, the first minute only",
                         "value": {"file": "(binary)", "bitrate": "192k", "channels": 2, "trimEnd": 60},
-                    }
+                    },
+                    "podcast": {
+                        "summary": "A tagged M4A with cover art, chapters and -16 LUFS",
+                        "value": {
+                            "file": "(binary)",
+                            "format": "m4a",
+                            "title": "Épisode 12",
+                            "artist": "Zoë",
+                            "coverArt": "auto",
+                            "loudness": "-16",
+                        },
+                    },
                 },
             }
         },

@@ -24,7 +24,7 @@ from mp4mp3_cli.convert import (
 )
 from mp4mp3_cli.errors import CliError, ExitCode
 from mp4mp3_cli.filenames import attachment_name
-from mp4mp3_cli.options import InvalidOption, output_options
+from mp4mp3_cli.options import AudioOptions, InvalidOption, output_options
 
 
 @command()
@@ -38,7 +38,8 @@ def convert(
             "-o",
             metavar="PATH",
             show_default=False,
-            help="The MP3 (one video) or an existing folder; default: beside each video, as NAME.mp3.",
+            help="The MP3 (one video) or an existing folder; default: beside each video, as NAME.mp3 "
+            "(.m4a, .opus, .flac with --format).",
         ),
     ] = None,
     bitrate: Annotated[
@@ -58,6 +59,31 @@ def convert(
     ] = None,
     trim_end: Annotated[str | None, typer.Option(metavar="TIME", help="End at this time.")] = None,
     engine: Annotated[str | None, typer.Option(hidden=True, help="ffmpeg (default) or moviepy.")] = None,
+    audio_format: Annotated[
+        str | None,
+        typer.Option("--format", help="mp3 (default), m4a (AAC; copied when the video's is), opus, flac."),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title tag; default: the video's name.")] = None,
+    artist: Annotated[str | None, typer.Option(help="Artist tag.")] = None,
+    album: Annotated[str | None, typer.Option(help="Album tag.")] = None,
+    year: Annotated[int | None, typer.Option(help="Year tag.")] = None,
+    comment: Annotated[str | None, typer.Option(help="Comment tag.")] = None,
+    cover_art: Annotated[
+        str | None,
+        typer.Option(
+            metavar="auto|none|TIME", help="Cover art from the video: auto, none (default), or a time."
+        ),
+    ] = None,
+    chapters: Annotated[
+        bool | None,
+        typer.Option("--chapters/--no-chapters", help="Keep the video's chapters (default: yes)."),
+    ] = None,
+    loudness: Annotated[
+        str | None, typer.Option(metavar="LUFS|on", help="Normalise loudness to this target (on: -16).")
+    ] = None,
+    trim_silence: Annotated[
+        bool, typer.Option("--trim-silence", help="Cut the silence at both ends.")
+    ] = False,
     no_email: Annotated[bool, typer.Option("--no-email", help="Do not email me when it is done.")] = False,
     no_wait: Annotated[
         bool,
@@ -76,11 +102,23 @@ def convert(
             trim_end=trim_end,
             engine=engine,
             notify_email=not no_email,
+            audio=AudioOptions(
+                format=audio_format,
+                title=title,
+                artist=artist,
+                album=album,
+                year=year,
+                comment=comment,
+                cover_art=cover_art,
+                chapters=chapters,
+                loudness=loudness,
+                trim_silence=trim_silence,
+            ),
         )
     except InvalidOption as exc:
         raise CliError(ExitCode.USAGE, str(exc)) from None
     inv = call.inv
-    planned = plan(videos, output, force, wait=not no_wait)
+    planned = plan(videos, output, force, wait=not no_wait, extension=options.extension)
     inv.client().close()  # fails now, before any upload, if there is no usable login
     settings = inv.settings
     how = Follow(settings.poll_seconds, settings.patience_seconds)

@@ -60,3 +60,33 @@ def test_video_without_audio_fails_and_the_email_says_why(http: httpx.Client, ur
     assert "audio" in mailbox.text_of(mail).lower()
     resp = http.get(f"{urls['gateway']}/jobs/{job_id}/mp3", headers=user.headers)
     assert resp.status_code in (404, 409)  # no MP3 to download, said clearly
+
+
+def test_a_tagged_m4a_with_cover_art_arrives_named_typed_and_mailed_as_an_m4a(
+    http: httpx.Client, urls: dict[str, str], tmp_path: Path
+) -> None:
+    from mutagen.mp4 import MP4
+
+    user = User(http, urls["auth"])
+    video = sample_video(seconds=10)
+    options = {"format": "m4a", "title": "Épisode 12", "artist": "Zoë", "coverArt": "auto", "loudness": "on"}
+    job_id = upload(http, urls["gateway"], user, video, **options)
+
+    job = wait_until_done(http, urls["gateway"], user, job_id)
+    assert job["phase"] == "Succeeded", job
+    assert (job["audioFormat"], job["audioCopied"]) == ("m4a", False)  # loudness needs new samples
+    assert job["inputLoudness"] is not None and "Re-encoded, not copied" in job["message"]
+
+    _, mail = mailbox.wait_for(Path(urls["mail"]), user.email, job_id)
+    assert mail["Subject"].startswith("Your M4A is ready")
+    target = tmp_path / "out.m4a"
+    with http.stream("GET", f"{urls['gateway']}/jobs/{job_id}/mp3", headers=user.headers) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == "audio/mp4"
+        assert resp.headers["content-disposition"].endswith('.m4a"')
+        target.write_bytes(resp.read())
+    assert probe_codec(target) == "aac"
+    tags = MP4(target).tags
+    assert tags is not None
+    assert (tags["\xa9nam"], tags["\xa9ART"]) == (["Épisode 12"], ["Zoë"])
+    assert len(tags["covr"]) == 1  # the cover art, from the video

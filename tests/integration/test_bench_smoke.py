@@ -88,3 +88,11 @@ def test_report_files_and_summary_lines(smoke: tuple[dict[str, Any], Path, str])
         line = next((li for li in stdout.splitlines() if target["name"] in li), None)
         assert line is not None, f"no summary line for {target['name']}"
         assert line.split()[0] in ("MET", "NOT", "NO")
+
+
+def test_audio_measures_every_option_against_plain_mp3(smoke: tuple[dict[str, Any], Path, str]) -> None:
+    (medians,) = smoke[0]["sections"]["audio"]["results"]["medians"].values()
+    assert list(medians) == ["mp3", "mp3+cover", "mp3+loudness", "m4a", "m4a-copy", "opus", "flac"]
+    assert all(m["cpu"] > 0 and m["mb"] > 0 for m in medians.values())
+    assert medians["mp3"]["cpu_vs_mp3"] == 1.0
+    assert medians["flac"]["mb"] > medians["mp3"]["mb"]  # lossless is larger

@@ -60,3 +60,14 @@ def test_human_sizes() -> None:
         "14.7 MB",
         "5.0 GB",
     ]
+
+
+def test_status_names_the_format_and_says_copied_and_measured_loudness() -> None:
+    from mp4mp3_cli.display import job_details
+
+    console, buf = terminal()
+    job = {"id": "cj-1", "phase": "Succeeded", "audioFormat": "m4a", "mp3Size": 2_000_000}
+    console.print(job_details({**job, "audioCopied": True, "inputLoudness": -23.44}))
+    out = buf.getvalue()
+    assert "m4a" in out and "2.0 MB" in out
+    assert "the video's AAC, without re-encoding" in out and "-23.4 LUFS measured" in out

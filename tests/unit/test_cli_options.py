@@ -68,3 +68,56 @@ def test_bad_options_are_named(kwargs: dict[str, object], says: str) -> None:
 )
 def test_times(text: str, seconds: float) -> None:
     assert parse_seconds(text, "--trim-start") == seconds
+
+
+def test_audio_options_become_the_apis_form_fields() -> None:
+    from mp4mp3_cli.options import AudioOptions
+
+    audio = AudioOptions(
+        format="m4a",
+        title="Épisode 12",
+        artist="Zoë",
+        year=2024,
+        cover_art="1:05",
+        chapters=False,
+        loudness="on",
+        trim_silence=True,
+    )
+    options = output_options(bitrate="128k", audio=audio)
+    assert options.form_fields() == {
+        "bitrate": "128k",
+        "format": "m4a",
+        "title": "Épisode 12",
+        "artist": "Zoë",
+        "year": "2024",
+        "coverArt": "65",
+        "loudness": "on",
+        "chapters": "false",
+        "trimSilence": "true",
+    }
+    assert options.extension == "m4a"
+    assert output_options(audio=AudioOptions(cover_art="AUTO")).form_fields() == {"coverArt": "auto"}
+
+
+@pytest.mark.parametrize(
+    ("audio", "extra", "message"),
+    [
+        ({"format": "wav"}, {}, "--format must be one of mp3, m4a, opus, flac."),
+        ({"format": "flac"}, {"bitrate": "192k"}, "--format flac is lossless and takes no --bitrate."),
+        ({"format": "opus"}, {"quality": 2}, "--quality is for MP3 only; use --bitrate for opus."),
+        ({"format": "opus"}, {"sample_rate": 44100}, "--format opus is always 48000 Hz"),
+        ({"loudness": "-3"}, {}, "--loudness must be between -40 and -5 LUFS."),
+        ({"loudness": "loud"}, {}, "--loudness takes a target in LUFS (e.g. -16) or 'on'."),
+        ({"cover_art": "middle"}, {}, "--cover-art takes seconds"),
+        ({"title": "x" * 257}, {}, "--title takes at most 256 characters."),
+        ({"cover_art": "auto"}, {"engine": "moviepy"}, "--engine moviepy makes a plain MP3 only."),
+    ],
+)
+def test_bad_audio_options_are_refused_before_uploading(
+    audio: dict[str, object], extra: dict[str, object], message: str
+) -> None:
+    from mp4mp3_cli.options import AudioOptions
+
+    with pytest.raises(InvalidOption) as err:
+        output_options(audio=AudioOptions(**audio), **extra)  # type: ignore[arg-type]
+    assert message in str(err.value)

@@ -91,3 +91,22 @@ def test_a_decoded_name_is_stored_clean_and_downloaded_exactly() -> None:
     assert stored == 'na\u00efve "clip" \u00fc.mp4'
     header = content_disposition(mp3_name(stored))
     assert "filename*=UTF-8''na%C3%AFve%20%22clip%22%20%C3%BC.mp3" in header
+
+
+def test_audio_names_and_media_types_follow_the_format() -> None:
+    from common.formats import audio_filename, format_of_file
+
+    assert [audio_filename("Talk é.mp4", f) for f in ("mp3", "m4a", "opus", "flac", None)] == [
+        "Talk é.mp3",
+        "Talk é.m4a",
+        "Talk é.opus",
+        "Talk é.flac",
+        "Talk é.mp3",
+    ]
+    assert [format_of_file(n).media_type for n in ("a.mp3", "a.m4a", "a.opus", "a.FLAC", "old")] == [
+        "audio/mpeg",
+        "audio/mp4",
+        "audio/ogg",
+        "audio/flac",
+        "audio/mpeg",
+    ]

@@ -90,3 +90,70 @@ def test_conversion_spec_matches_the_crd_shape() -> None:
         "engine": "ffmpeg",
         "notify": {"email": True},
     }
+
+
+def test_tags_cover_chapters_loudness_and_format_land_in_the_spec() -> None:
+    options = parse_options(
+        {
+            "format": "m4a",
+            "title": " Épisode 12 ",
+            "artist": "Zoë\x07",
+            "album": "Ærøskøbing",
+            "year": "2024",
+            "comment": "line one\nline two",
+            "coverArt": "12.50",
+            "chapters": "false",
+            "loudness": "on",
+            "trimSilence": "true",
+        }
+    )
+    assert options.output_spec() == {
+        "format": "m4a",
+        "tags": {
+            "title": "Épisode 12",
+            "artist": "Zoë",  # control characters go
+            "album": "Ærøskøbing",
+            "year": 2024,
+            "comment": "line one\nline two",
+        },
+        "coverArt": "12.5",
+        "chapters": False,
+        "loudness": -16.0,  # "on": the spoken-word default
+        "trimSilence": True,
+    }
+    assert parse_options({"coverArt": "AUTO", "loudness": "-23"}).output_spec() == {
+        "coverArt": "auto",
+        "loudness": -23.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"format": "wav"}, "format: Input should be 'mp3', 'm4a', 'opus' or 'flac'"),
+        ({"format": "m4a", "quality": "2"}, "quality (LAME VBR) is for MP3 only; use bitrate for m4a"),
+        ({"format": "flac", "bitrate": "192k"}, "flac is lossless and takes no bitrate"),
+        ({"format": "opus", "sampleRate": "44100"}, "opus is always 48000 Hz"),
+        ({"engine": "moviepy", "coverArt": "auto"}, "engine moviepy makes a plain MP3 only"),
+        ({"coverArt": "middle"}, "coverArt: must be auto, none, or a second of the video"),
+        ({"coverArt": "-3"}, "coverArt: must be a second between 0 and 86400"),
+        ({"loudness": "-3"}, "loudness: must be a target between -40 and -5 LUFS"),
+        ({"loudness": "loud"}, "loudness: Input should be a valid number"),
+        ({"year": "24"}, "year: Input should be greater than or equal to 1000"),
+        ({"title": "x" * 257}, "title: String should have at most 256 characters"),
+        ({"chapters": "maybe"}, "chapters: Input should be a valid boolean"),
+    ],
+)
+def test_invalid_new_options_say_which_and_why(fields: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidOptions) as err:
+        parse_options(fields)
+    assert message in str(err.value)
+
+
+def test_the_api_formats_are_the_shared_ones() -> None:
+    from typing import get_args
+
+    from common.formats import FORMAT_NAMES
+    from gateway.options import Format
+
+    assert get_args(Format) == FORMAT_NAMES

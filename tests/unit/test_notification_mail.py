@@ -158,3 +158,11 @@ def test_without_a_link_secret_the_link_asks_to_log_in() -> None:
     lines = text.splitlines()
     assert "Download it here (log in with the account you uploaded it from):" in lines
     assert f"https://mp3.example.com/api/jobs/{JOB}/mp3" in lines
+
+
+def test_success_mail_follows_the_format() -> None:
+    msg = compose(succeeded(audio_format="flac"), CFG)
+    text, html = parts(msg)
+    assert msg["Subject"] == "Your FLAC file is ready: Holiday <2024> & friends.mp4"
+    assert "is now a FLAC file (" in text and "Download the FLAC file" in html
+    assert compose(succeeded(audio_format="m4a"), CFG)["Subject"].startswith("Your M4A is ready")

@@ -243,3 +243,26 @@ def test_a_retry_starts_the_next_series_from_pending_and_keeps_the_history() -> 
     assert again["transitions"][-1]["series"] == 1
     # the next series is computed afresh, not held in the terminal phase
     assert desired(again, job=job(name="cj-x-r1"))["phase"] == "Pending"
+
+
+def test_a_copied_m4a_says_it_was_copied_and_a_normalised_file_its_loudness() -> None:
+    finished = job(succeeded=1, outcome="Complete", finished_at="2026-05-01T12:00:12Z")
+    copied = report(mp3Id="abc", size=99, audioSeconds=3600.0, format="m4a", copied=True)
+    st = desired(job=finished, pods=[pod("a", "Succeeded", exit_code=0, message=copied)])
+    assert (st["audioFormat"], st["audioCopied"]) == ("m4a", True)
+    assert st["message"] == "Copied the AAC audio of talk.mp4 into an M4A without re-encoding (3600.0 s)."
+    loud = report(
+        mp3Id="abc",
+        size=99,
+        audioSeconds=5.0,
+        format="m4a",
+        copied=False,
+        inputLoudness=-23.4,
+        note="loudness normalisation changes the samples",
+    )
+    st = desired(job=finished, pods=[pod("a", "Succeeded", exit_code=0, message=loud)])
+    assert st["inputLoudness"] == -23.4 and st["audioCopied"] is False
+    assert st["message"] == (
+        "Converted talk.mp4 into 5.0 s of M4A audio. Re-encoded, not copied: loudness normalisation "
+        "changes the samples. Input loudness -23.4 LUFS, normalised."
+    )

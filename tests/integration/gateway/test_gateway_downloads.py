@@ -158,3 +158,27 @@ def test_no_mp3_yet_is_409_saying_why(
     assert failed.json()["detail"] == (
         "The conversion failed, so there is no MP3: The video has no audio track to convert."
     )
+
+
+def test_download_of_a_fake_flac_result_is_named_and_typed_for_flac(
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
+) -> None:
+    user = signup()
+    data = b"".join(mp4_like(MiB)[0])
+    resp = http.post(
+        f"{gateway.url}/jobs",
+        headers=user.headers,
+        files={"file": ("Été.mp4", data)},
+        data={"format": "flac"},
+    )
+    assert resp.status_code == 202, resp.text
+    job_id = str(resp.json()["id"])
+    world.complete(job_id, b"fLaC" + MP3[4:], owner=user.id, filename="Été.flac")  # plays the converter
+
+    resp = http.get(f"{gateway.url}/jobs/{job_id}/mp3", headers=user.headers)
+
+    assert resp.status_code == 200 and resp.content.startswith(b"fLaC")
+    assert resp.headers["content-type"] == "audio/flac"
+    assert resp.headers["content-disposition"] == (
+        "attachment; filename=\"Ete.flac\"; filename*=UTF-8''%C3%89t%C3%A9.flac"
+    )

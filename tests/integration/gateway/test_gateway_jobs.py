@@ -218,6 +218,11 @@ def test_openapi_documents_the_upload_form_and_examples(gateway: GatewayProcess,
 
     form = spec["paths"]["/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert form["schema"]["required"] == ["file"] and "bitrate" in form["schema"]["properties"]
+    audio = ["format", "title", "artist", "album", "year", "comment", "coverArt", "chapters", "loudness"]
+    assert set(audio) | {"trimSilence"} <= set(form["schema"]["properties"])
+    assert form["schema"]["properties"]["format"]["enum"] == ["mp3", "m4a", "opus", "flac"]
+    types = spec["paths"]["/jobs/{job_id}/mp3"]["get"]["responses"]["200"]["content"]
+    assert set(types) == {"audio/mpeg", "audio/mp4", "audio/ogg", "audio/flac"}
     assert spec["components"]["schemas"]["Job"]["examples"][0]["phase"] == "Succeeded"
     assert {
         "/jobs",

@@ -209,8 +209,20 @@ def test_not_a_video_is_refused_with_a_reason_and_nothing_is_left(
         ({"trimStart": "30", "trimEnd": "10"}, "trimEnd must be after trimStart"),
         ({"sampleRate": "12345"}, "sampleRate: must be one of 22050, 32000, 44100, 48000"),
         ({"bitRate": "128k"}, "Unknown form field 'bitRate'"),
+        ({"format": "flac", "bitrate": "192k"}, "flac is lossless and takes no bitrate"),
+        ({"loudness": "0"}, "loudness: must be a target between -40 and -5 LUFS"),
+        ({"title": "é" * 600}, "An option field is too long"),
     ],
-    ids=["bitrate", "cbr-and-vbr", "trim", "sample-rate", "unknown-field"],
+    ids=[
+        "bitrate",
+        "cbr-and-vbr",
+        "trim",
+        "sample-rate",
+        "unknown-field",
+        "flac-bitrate",
+        "loudness",
+        "long-tag",
+    ],
 )
 def test_invalid_options_are_422_with_the_reason_and_nothing_is_left(
     gateway: GatewayProcess,
@@ -330,3 +342,47 @@ def test_a_declared_size_far_over_the_cap_is_refused_before_reading_the_body(
 
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b'"The video is larger than the limit of 4 GiB."' in answer
+
+
+def test_tags_cover_loudness_and_format_reach_the_conversionjob(
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
+) -> None:
+    user = signup()
+    data, _ = _video(MiB)
+    fields = {
+        "format": "m4a",
+        "title": "Épisode 12 — «Été»",
+        "artist": "Zoë Ærøskøbing",
+        "year": "2024",
+        "comment": "Übung 章",
+        "coverArt": "auto",
+        "chapters": "false",
+        "loudness": "on",
+        "trimSilence": "true",
+    }
+
+    resp = http.post(
+        f"{gateway.url}/jobs",
+        headers=user.headers,
+        files={"file": ("talk.mp4", data, "video/mp4")},
+        data=fields,
+    )
+
+    assert resp.status_code == 202, resp.text
+    job = resp.json()
+    assert job["options"]["title"] == "Épisode 12 — «Été»" and job["options"]["loudness"] == -16.0
+    resource = world.conversionjob(job["id"])  # the API server took it: the CRD knows the fields
+    assert resource is not None
+    assert resource["spec"]["output"] == {
+        "format": "m4a",
+        "tags": {
+            "title": "Épisode 12 — «Été»",
+            "artist": "Zoë Ærøskøbing",
+            "year": 2024,
+            "comment": "Übung 章",
+        },
+        "coverArt": "auto",
+        "chapters": False,
+        "loudness": -16.0,
+        "trimSilence": True,
+    }
