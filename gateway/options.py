@@ -323,6 +323,6 @@ def form_properties() -> dict[str, Any]:
         "trimSilence": {"type": "boolean", "default": False, "description": "Cut silence at both ends"},
         "engine": {"type": "string", "enum": ["ffmpeg", "moviepy"], "default": "ffmpeg"},
         "notifyEmail": {"type": "boolean", "default": True},
-        "callbackUrl": {"type": "string", "format": "uri", "description": "The signed outcome is POSTed here"},
+        "callbackUrl": {"type": "string", "format": "uri", "description": "The signed outcome goes here"},
         "priority": {"type": "string", "enum": ["low", "normal", "high"], "default": "normal"},
     }

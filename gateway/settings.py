@@ -60,7 +60,9 @@ class Settings(BaseSettings):
     storage_quota_bytes: int = Field(
         20 * 1024 * MiB, ge=0, description="Bytes of videos and MP3s one user may keep (413 above)"
     )
-    jobs_in_flight: int = Field(5, ge=0, description="Conversions one user may have unfinished at once (429)")
+    jobs_in_flight: int = Field(
+        50, ge=0, description="Conversions one user may have unfinished or queued at once (429)"
+    )
     uploads_per_hour: int = Field(30, ge=0, description="Uploads one user may make per rolling hour (429)")
     upload_idle_timeout_seconds: float = Field(
         60.0, gt=0, description="An upload that sends nothing for this long is cut off (408) and removed"
