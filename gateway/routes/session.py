@@ -30,7 +30,7 @@ class SessionOut(BaseModel):
     "",
     response_model=SessionOut,
     summary="Sign in for the web page: sets an HttpOnly session cookie",
-    responses={401: {"description": "Wrong email or password"}, **problems(422, 503)},
+    responses={401: {"description": "Wrong email or password"}, **problems(400, 422, 503)},
 )
 async def sign_in(
     body: Credentials, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
@@ -45,7 +45,7 @@ async def sign_in(
     response_model=SessionOut,
     status_code=status.HTTP_201_CREATED,
     summary="Create an account and sign in for the web page",
-    responses={409: {"description": "The email is taken"}, **problems(422, 503)},
+    responses={409: {"description": "The email is taken"}, **problems(400, 422, 503)},
 )
 async def sign_up(
     body: Credentials, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
