@@ -11,8 +11,12 @@ from pydantic import BaseModel, Field
 
 from gateway import session
 from gateway.deps import AuthHttpDep, CurrentUser, SettingsDep
-from gateway.schemas import problems
+from gateway.schemas import Problem, problems
 
+# auth's throttle on failed logins and on signups, passed through with its Retry-After
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"model": Problem, "description": "Too many failed logins or signups; see Retry-After"}
+}
 router = APIRouter(prefix="/session", tags=["session"])
 
 
@@ -30,7 +34,7 @@ class SessionOut(BaseModel):
     "",
     response_model=SessionOut,
     summary="Sign in for the web page: sets an HttpOnly session cookie",
-    responses={401: {"description": "Wrong email or password"}, **problems(400, 422, 503)},
+    responses={401: {"description": "Wrong email or password"}, **THROTTLED, **problems(400, 422, 503)},
 )
 async def sign_in(
     body: Credentials, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
@@ -45,7 +49,7 @@ async def sign_in(
     response_model=SessionOut,
     status_code=status.HTTP_201_CREATED,
     summary="Create an account and sign in for the web page",
-    responses={409: {"description": "The email is taken"}, **problems(400, 422, 503)},
+    responses={409: {"description": "The email is taken"}, **THROTTLED, **problems(400, 422, 503)},
 )
 async def sign_up(
     body: Credentials, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
