@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up down status test lint chart-schema demo bench k9s screenshots clean-state
+.PHONY: help bootstrap up down status test lint chart-schema demo bench fuzz k9s screenshots clean-state
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ demo: bootstrap  ## convert a generated sample video end to end and show the ema
 
 bench: bootstrap  ## run the benchmarks, write bench/results/
 	@$(PY) -m bench
+
+fuzz: bootstrap  ## fuzz the gateway's and auth's APIs from their OpenAPI documents (schemathesis), print totals
+	@$(PY) -m tests.fuzz $(PYTEST_ARGS)
 
 k9s:  ## k9s on the devstack's ConversionJobs, with docs/k9s/ (aliases, hotkeys, plugins); ARGS=... to pass others
 	@devstack/build.sh k9s

@@ -7,6 +7,7 @@ pool); the CPU-light ones (JWKS, validate: one RSA verification) are ``async`` a
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -47,6 +48,10 @@ router = APIRouter()
 WRONG_CREDENTIALS = "Wrong email or password."
 BASIC_CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
 BEARER_CHALLENGE = f'Bearer realm="{REALM}"'
+MALFORMED: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body is not JSON"}
+}
+USER_ID = re.compile(r"[0-9a-f]{32}")  # users.create's ids
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "The user database is unreachable; retry later"}
 }
@@ -59,6 +64,7 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     responses={
         409: {"model": ErrorOut, "description": "The email is taken"},
         429: {"model": ErrorOut, "description": "Too many signups from this client; see Retry-After"},
+        **MALFORMED,
         **UNAVAILABLE,
     },
 )
@@ -108,6 +114,7 @@ def signup(
     responses={
         401: {"model": ErrorOut, "description": "Wrong email or password"},
         429: {"model": ErrorOut, "description": "Too many failed logins; see Retry-After"},
+        **MALFORMED,
         **UNAVAILABLE,
     },
 )
@@ -166,6 +173,7 @@ def login(
     response_model=TokenOut,
     responses={
         401: {"model": ErrorOut, "description": "The refresh token is unknown, expired, revoked or reused"},
+        **MALFORMED,
         **UNAVAILABLE,
     },
 )
@@ -190,7 +198,11 @@ def refresh(
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={401: {"model": ErrorOut, "description": "The refresh token is unknown"}, **UNAVAILABLE},
+    responses={
+        401: {"model": ErrorOut, "description": "The refresh token is unknown"},
+        **MALFORMED,
+        **UNAVAILABLE,
+    },
 )
 def logout(body: RefreshRequest, db: DatabaseDep) -> Response:
     """End the session of this refresh token: it and every token rotated from it stop working,
@@ -211,6 +223,8 @@ def logout(body: RefreshRequest, db: DatabaseDep) -> Response:
 )
 def token_version(user_id: str, response: Response, db: DatabaseDep) -> TokenVersion:
     """The user's token version, for the gateway: access tokens with a lower `ver` were logged out."""
+    if not USER_ID.fullmatch(user_id):  # not an id we make; MySQL refuses some (a 500 otherwise)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such user.")
     with db.connection() as conn:
         version = sessions.token_version(conn, user_id)
     if version is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pymongo.errors
 from fastapi import FastAPI, Request, status
@@ -19,6 +20,7 @@ from gateway.resources import Resources
 from gateway.routes import downloads, events, health, seed, sessions, webhooks
 from gateway.routes import jobs as job_routes
 from gateway.routes import session as session_routes
+from gateway.schemas import Problem
 from gateway.settings import Settings, get_settings
 from gateway.uploads import ClosingRefusal, UploadRejected
 
@@ -90,7 +92,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.install(app)
     _install_error_handlers(app)
     security.install(app, settings)
+    _document_invalid_requests(app)
     return app
+
+
+def _document_invalid_requests(app: FastAPI) -> None:
+    """Say in the OpenAPI document what a 422 really is here: the ``invalid_request`` handler
+    answers one sentence naming each invalid field, not FastAPI's list of errors."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        schemas = document.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = {
+                **Problem.model_json_schema(),
+                "title": "HTTPValidationError",
+                "description": "Invalid request: each invalid field and why, in one sentence",
+            }
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _problem(code: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

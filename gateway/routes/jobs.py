@@ -11,6 +11,8 @@ from gateway.deps import CurrentUser, DbDep, JobsDep, LimitsDep, SettingsDep
 from gateway.options import form_properties
 from gateway.schemas import Job, JobPage, problems
 
+MAX_OFFSET = 2**63 - 1  # MongoDB's skip is a 64-bit integer: a larger offset was a 500
+
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 UPLOAD_BODY: dict[str, Any] = {
@@ -100,7 +102,7 @@ async def list_jobs(
     user: CurrentUser,
     jobs: JobsDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Jobs per page")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Jobs to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Jobs to skip")] = 0,
 ) -> JobPage:
     items, total = await jobs.page(user, limit, offset)
     base = jobs.base_url

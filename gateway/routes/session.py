@@ -11,8 +11,12 @@ from pydantic import BaseModel, Field
 
 from gateway import session
 from gateway.deps import AuthHttpDep, CurrentUser, SettingsDep
-from gateway.schemas import problems
+from gateway.schemas import Problem, problems
 
+# auth's throttle on failed logins and on signups, passed through with its Retry-After
+THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"model": Problem, "description": "Too many failed logins or signups; see Retry-After"}
+}
 router = APIRouter(prefix="/session", tags=["session"])
 
 
@@ -30,14 +34,13 @@ class SessionOut(BaseModel):
     "",
     response_model=SessionOut,
     summary="Sign in for the web page: sets an HttpOnly session cookie",
-    responses={401: {"description": "Wrong email or password"}, **problems(422, 503)},
+    responses={401: {"description": "Wrong email or password"}, **THROTTLED, **problems(400, 422, 503)},
 )
 async def sign_in(
-    body: Credentials, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
+    body: Credentials, request: Request, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
 ) -> SessionOut:
-    return await _sign_in(
-        body, response, settings.public_url.unicode_string(), str(settings.auth_url), auth_http
-    )
+    public_url, auth_url = settings.public_url.unicode_string(), str(settings.auth_url)
+    return await _sign_in(body, response, public_url, auth_url, auth_http, _client(request))
 
 
 @router.post(
@@ -45,17 +48,16 @@ async def sign_in(
     response_model=SessionOut,
     status_code=status.HTTP_201_CREATED,
     summary="Create an account and sign in for the web page",
-    responses={409: {"description": "The email is taken"}, **problems(422, 503)},
+    responses={409: {"description": "The email is taken"}, **THROTTLED, **problems(400, 422, 503)},
 )
 async def sign_up(
-    body: Credentials, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
+    body: Credentials, request: Request, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
 ) -> SessionOut:
-    created = await _auth(auth_http, str(settings.auth_url), "/signup", body)
+    created = await _auth(auth_http, str(settings.auth_url), "/signup", body, _client(request))
     if created.status_code != status.HTTP_201_CREATED:
         raise HTTPException(created.status_code, _detail(created))
-    return await _sign_in(
-        body, response, settings.public_url.unicode_string(), str(settings.auth_url), auth_http
-    )
+    public_url, auth_url = settings.public_url.unicode_string(), str(settings.auth_url)
+    return await _sign_in(body, response, public_url, auth_url, auth_http, _client(request))
 
 
 @router.get(
@@ -80,9 +82,14 @@ async def sign_out(settings: SettingsDep) -> Response:
 
 
 async def _sign_in(
-    body: Credentials, response: Response, public_url: str, auth_url: str, auth_http: httpx.AsyncClient
+    body: Credentials,
+    response: Response,
+    public_url: str,
+    auth_url: str,
+    auth_http: httpx.AsyncClient,
+    client: str,
 ) -> SessionOut:
-    login = await _auth(auth_http, auth_url, "/login", body)
+    login = await _auth(auth_http, auth_url, "/login", body, client)
     if login.status_code != status.HTTP_200_OK:
         headers = {"Retry-After": login.headers["retry-after"]} if "retry-after" in login.headers else None
         raise HTTPException(login.status_code, _detail(login), headers=headers)
@@ -92,9 +99,19 @@ async def _sign_in(
     return SessionOut(email=body.email, csrf=session.csrf_token(access))
 
 
-async def _auth(http: httpx.AsyncClient, auth_url: str, path: str, body: Credentials) -> httpx.Response:
+def _client(request: Request) -> str:
+    """Who signs in (the TCP peer, or what a trusted proxy forwarded: see security.py)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def _auth(
+    http: httpx.AsyncClient, auth_url: str, path: str, body: Credentials, client: str
+) -> httpx.Response:
+    # auth throttles failed logins and signups per client: name the caller (as seed.py's /login
+    # does), or every sign-in through the web page shares the gateway's address and its lockout
+    headers = {"X-Forwarded-For": client}
     try:
-        return await http.post(f"{auth_url.rstrip('/')}{path}", json=body.model_dump())
+        return await http.post(f"{auth_url.rstrip('/')}{path}", json=body.model_dump(), headers=headers)
     except httpx.HTTPError:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,

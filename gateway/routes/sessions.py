@@ -12,6 +12,26 @@ from gateway.schemas import Token, problems
 router = APIRouter(tags=["sessions"])
 
 MAX_BODY = 4 * 1024  # {"refresh_token": "..."}
+# The body is passed to auth unread; documented here as auth documents it.
+REFRESH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["refresh_token"],
+                    "properties": {"refresh_token": {"type": "string", "minLength": 1, "maxLength": 200}},
+                }
+            }
+        },
+    }
+}
+# Auth's answers to a body it cannot use, passed through as they are.
+AUTH_REFUSALS: dict[int | str, dict[str, object]] = {
+    400: {"description": "The body is not JSON"},
+    422: {"description": "No refresh_token in the body (auth's list of the invalid fields)"},
+}
 
 
 @router.post(
@@ -20,8 +40,10 @@ MAX_BODY = 4 * 1024  # {"refresh_token": "..."}
     summary="New tokens for a refresh token (proxied to the auth service); each refresh token works once",
     responses={
         401: {"description": "The refresh token is unknown, expired, revoked or reused"},
+        **AUTH_REFUSALS,
         **problems(413, 503),
     },
+    openapi_extra=REFRESH_BODY,
 )
 async def refresh(request: Request, settings: SettingsDep, auth_http: AuthHttpDep) -> Response:
     return await _proxy(request, settings, auth_http, "/refresh")
@@ -31,7 +53,8 @@ async def refresh(request: Request, settings: SettingsDep, auth_http: AuthHttpDe
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="End the session of a refresh token (proxied to auth); its access tokens stop working in seconds",
-    responses={401: {"description": "The refresh token is unknown"}, **problems(413, 503)},
+    responses={401: {"description": "The refresh token is unknown"}, **AUTH_REFUSALS, **problems(413, 503)},
+    openapi_extra=REFRESH_BODY,
 )
 async def logout(request: Request, settings: SettingsDep, auth_http: AuthHttpDep) -> Response:
     return await _proxy(request, settings, auth_http, "/logout")

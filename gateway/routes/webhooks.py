@@ -80,7 +80,7 @@ StoreDep = Annotated[WebhookStore, Depends(get_store)]
     response_model=Webhook,
     response_model_by_alias=True,
     summary="Register a URL that receives your jobs' outcomes",
-    responses=problems(401, 409, 422, 503),
+    responses=problems(400, 401, 409, 422, 503),
 )
 async def register(body: NewWebhook, user: CurrentUser, store: StoreDep, settings: SettingsDep) -> Webhook:
     try:

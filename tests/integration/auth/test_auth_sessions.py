@@ -110,3 +110,11 @@ def test_an_expired_session_cannot_be_refreshed(
 
     refused = client.post("/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refused.status_code == 401 and "expired" in refused.json()["detail"]
+
+
+def test_token_version_of_an_id_we_never_made_is_404_not_500(client: TestClient) -> None:
+    """Found by the fuzz test: a user id with a 4-byte UTF-8 character made MySQL refuse the query
+    (the id column is ASCII), answered 500."""
+    for user_id in ("\U000232b3", "x" * 40, "not-a-user"):
+        answer = client.get(f"/users/{user_id}/token-version")
+        assert answer.status_code == 404 and answer.json() == {"detail": "No such user."}

@@ -56,6 +56,11 @@ def test_jobs_are_listed_newest_first_in_pages(
     assert [j["filename"] for j in first["items"]] == ["part-2.mp4", "part-1.mp4"]
     bad = http.get(f"{gateway.url}/jobs", params={"limit": 0}, headers=user.headers)
     assert bad.status_code == 422 and "limit" in bad.json()["detail"]
+    # found by the fuzz test: an offset past MongoDB's 64-bit skip was a 500
+    huge = http.get(f"{gateway.url}/jobs", params={"offset": 2**64}, headers=user.headers)
+    assert huge.status_code == 422 and "offset" in huge.json()["detail"]
+    last = http.get(f"{gateway.url}/jobs", params={"offset": 2**63 - 1}, headers=user.headers)
+    assert last.status_code == 200 and last.json()["items"] == [] and last.json()["total"] == 3
 
 
 def test_the_resources_status_shows_in_the_job(

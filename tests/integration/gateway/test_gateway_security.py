@@ -55,6 +55,37 @@ def test_failed_logins_through_the_gateway_lock_out_only_their_client(
     assert other.status_code == 200, other.text
 
 
+def test_failed_web_page_sign_ins_lock_out_only_their_client(
+    start_gateway: Callable[..., GatewayProcess], world: GatewayWorld, http: httpx.Client
+) -> None:
+    """POST /session (the web page's sign-in) names its client to auth as /login does (found by
+    the fuzz test: its failures locked out every sign-in through the gateway)."""
+    gateway = start_gateway(GATEWAY_TRUSTED_PROXIES="127.0.0.1")  # behind a (played) ingress
+    email, password = f"gw-{secrets.token_hex(5)}@mp4mp3.localhost", secrets.token_urlsafe(16)
+    assert (
+        http.post(f"{world.auth_url}/signup", json={"email": email, "password": password}).status_code == 201
+    )
+    guesser, bystander = _address(), _address()
+    while bystander == guesser:
+        bystander = _address()
+    sign_in = f"{gateway.url}/session"
+
+    failures = [
+        http.post(
+            sign_in,
+            json={"email": f"nobody-{i}@mp4mp3.localhost", "password": "wrong"},
+            headers={"X-Forwarded-For": guesser},
+        ).status_code
+        for i in range(21)  # auth's default: 20 failures per client
+    ]
+    other = http.post(
+        sign_in, json={"email": email, "password": password}, headers={"X-Forwarded-For": bystander}
+    )
+
+    assert failures[:20] == [401] * 20 and failures[20] == 429
+    assert other.status_code == 200, other.text
+
+
 # --- uploads refused early ------------------------------------------------------------------------
 
 
