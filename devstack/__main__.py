@@ -56,15 +56,18 @@ def env() -> None:
 @app.command()
 def images(
     load: Annotated[bool, typer.Option(help="import into the node's containerd (it must run)")] = True,
+    report: Annotated[bool, typer.Option(help="end with a table of the images' sizes and times")] = True,
 ) -> None:
     """Build the images from docker/*.Dockerfile (only what changed) and import them into containerd."""
     cfg = Config.from_env()
     started = time.monotonic()
     try:
-        built = build_all(cfg, load=load, echo=True)
+        built = build_all(cfg, load=load, echo=True, sizes=report)
     except ImageError as exc:
         print(f"\nFAILED: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None
+    if not report:
+        return
     print(f"\n  {'image':<14}{'size':>9}{'build':>9}{'import':>9}  ref")
     for image in built:
         print(

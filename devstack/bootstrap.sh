@@ -38,7 +38,21 @@ python_env() {
   echo "$want" > "$stamp"
 }
 
+# the stack that runs the node (the default one) runs the project's images: build them (only what
+# changed) while the Go builds run, since those are CPU-bound and the base image's debootstrap and
+# the images' pip installs mostly wait on downloads and disk
+node_stack() {
+  "$ROOT/.venv/bin/python" -c 'import sys; from devstack.config import Config; sys.exit(0 if Config.from_env().node else 1)'
+}
+
 apt_packages
 python_env
-"$ROOT/devstack/build.sh"
+if node_stack; then
+  "$ROOT/.venv/bin/python" -m devstack images --no-load --no-report &
+  images=$!
+  "$ROOT/devstack/build.sh"
+  wait "$images" || { log "the images failed to build (above)"; exit 1; }
+else
+  "$ROOT/devstack/build.sh"
+fi
 log "ready"

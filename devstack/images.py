@@ -60,7 +60,7 @@ def ensure_images(cfg: Config, *, load: bool = True) -> dict[str, str]:
     return {image.name: image.ref for image in build_all(cfg, load=load) if image.name in SERVICES}
 
 
-def build_all(cfg: Config, *, load: bool = True, echo: bool = False) -> list[Image]:
+def build_all(cfg: Config, *, load: bool = True, echo: bool = False, sizes: bool = True) -> list[Image]:
     """The base image, then every service's; each imported into containerd when `load`."""
     if load and not cfg.containerd_socket.exists():
         raise ImageError(f"containerd is not running (no socket at {cfg.containerd_socket}): start the node")
@@ -71,7 +71,7 @@ def build_all(cfg: Config, *, load: bool = True, echo: bool = False) -> list[Ima
         if load:
             image.import_seconds = ensure_imported(cfg, image.ref, echo=echo)
         images.append(image)
-    if echo:  # sizes for the report; `make up` needs only the refs
+    if echo and sizes:  # sizes for the report; `make up` needs only the refs
         for image in images:
             image.size = size(cfg, image.ref)
     return images
