@@ -22,8 +22,7 @@ status:  ## which devstack servers run
 
 test: bootstrap  ## every test CI runs: lint, unit, integration and end-to-end on the devstack
 	@$(MAKE) --no-print-directory lint
-	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+	@$(PY) -m tests $(PYTEST_ARGS)
 
 lint:  ## ruff and mypy
 	@.venv/bin/ruff check .

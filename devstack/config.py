@@ -127,10 +127,13 @@ class Config:
 
     @classmethod
     def from_env(cls) -> Config:
-        state = Path(os.environ.get("MP4MP3_DEVSTACK_DIR", ROOT / ".devstack")).resolve()
+        offset = int(os.environ.get("MP4MP3_DEVSTACK_PORT_OFFSET", "0"))
+        # a stack at another offset keeps its own state: sharing etcd's data with the default stack
+        # would hand the release objects that stack's host processes made
+        default_state = ROOT / (".devstack" if offset == 0 else f".devstack-{offset}")
+        state = Path(os.environ.get("MP4MP3_DEVSTACK_DIR", default_state)).resolve()
         xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
         cache = Path(os.environ.get("MP4MP3_CACHE", xdg / "mp4mp3"))
-        offset = int(os.environ.get("MP4MP3_DEVSTACK_PORT_OFFSET", "0"))
         node = os.environ.get("MP4MP3_DEVSTACK_NODE", "1" if offset == 0 else "0") == "1"
         return cls(state=state, cache=cache, ports=Ports(offset), node=node)
 

@@ -7,6 +7,7 @@ noise, AAC 128k, in an MP4. Cached by parameters, since encoding costs seconds.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def sample_video(
     argv += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-t", str(seconds)]
     if faststart:
         argv += ["-movflags", "+faststart"]
-    tmp = path.with_suffix(".tmp.mp4")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.mp4")  # parallel test workers may race
     subprocess.run([*argv, str(tmp)], check=True)
     tmp.rename(path)
     return path

@@ -28,7 +28,8 @@ from devstack.samples import probe_codec, probe_duration, sample_video
 from devstack.servers.release import MAX_UPLOAD_BYTES, NAMESPACE, RELEASE, Release
 from tests.support.e2e_harness import User, upload, wait_until_done
 
-pytestmark = [pytest.mark.devstack, pytest.mark.e2e]
+# serial: some tests upgrade the release with other settings (a tiny memory limit, a missing image)
+pytestmark = [pytest.mark.devstack, pytest.mark.e2e, pytest.mark.serial]
 
 ChartSettings = Callable[..., AbstractContextManager[None]]
 JOBS = f"/apis/mp4mp3.io/v1alpha1/namespaces/{NAMESPACE}/conversionjobs"

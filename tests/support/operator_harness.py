@@ -4,9 +4,11 @@ The operator's world is in operator_world.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -21,7 +23,7 @@ import psutil
 
 from common import messaging
 from common.events import FAILED, SUCCEEDED
-from devstack.config import LOOPBACK, ROOT
+from devstack.config import LOOPBACK, ROOT, Config
 from devstack.process import wait_until as wait_for
 
 # -- videos -----------------------------------------------------------------------------------------
@@ -30,7 +32,19 @@ from devstack.process import wait_until as wait_for
 def make_video(
     path: Path, seconds: float, audio: bool = True, faststart: bool = True, stereo: bool = False
 ) -> Path:
-    """A small H.264/AAC MP4 from ffmpeg's lavfi sources (a test pattern and a 440 Hz sine)."""
+    """A small H.264/AAC MP4 from ffmpeg's lavfi sources (a test pattern and a 440 Hz sine), made
+    once per set of parameters into the cache (a 15-minute one costs ~20 CPU-s) and copied."""
+    key = hashlib.sha256(repr((seconds, audio, faststart, stereo, 1)).encode()).hexdigest()[:12]
+    cached = Config.from_env().cache / "samples" / f"test-video-{key}.mp4"
+    if not cached.exists():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.mp4")  # xdist workers may race
+        _encode(tmp, seconds, audio, faststart, stereo).rename(cached)
+    shutil.copyfile(cached, path)
+    return path
+
+
+def _encode(path: Path, seconds: float, audio: bool, faststart: bool, stereo: bool) -> Path:
     argv = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
     argv += ["-f", "lavfi", "-i", "testsrc=size=96x64:rate=5"]
     if audio:

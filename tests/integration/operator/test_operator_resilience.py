@@ -22,7 +22,8 @@ from tests.support.operator_harness import converter_processes
 from tests.support.operator_world import OperatorWorld
 from tests.support.world import Worlds
 
-pytestmark = [pytest.mark.devstack, pytest.mark.slow]
+# serial: kills and takeovers timed against peering lifetimes; a loaded machine would blur them
+pytestmark = [pytest.mark.devstack, pytest.mark.slow, pytest.mark.serial]
 
 
 def progress_between(world: OperatorWorld, name: str, low: int, high: int) -> int | None:

@@ -1,0 +1,49 @@
+"""``python -m tests [pytest args]`` (``make test``): every test on one devstack, in two passes.
+
+Most tests share the devstack without disturbing it; they run first, on ``MP4MP3_TEST_WORKERS``
+pytest-xdist workers (default 3: on 2 cores most of a test's time is spent waiting on servers, pods
+and conversions), a test module per worker. Tests marked ``serial`` stop or reconfigure what the
+others use (the API server, the node, the chart's release, processes killed on a schedule); they
+run after, one at a time. The devstack is brought up once before the passes, and at the end only
+what this run started is stopped, as the ``devstack`` fixture does for a plain ``pytest``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from devstack.stack import Stack
+
+NO_TESTS = 5  # pytest's exit code when a pass selects nothing (e.g. only unit tests were named)
+
+
+def main(args: list[str]) -> int:
+    stack = Stack()
+    was_running = stack.status()
+    stack.up()
+    env = {**os.environ, "MP4MP3_KEEP_DEVSTACK": "1"}  # the fixtures leave the devstack to us
+    workers = os.environ.get("MP4MP3_TEST_WORKERS", "3")
+    passes = [
+        ["-n", workers, "--dist", "loadfile", "-m", "not serial"],
+        ["-p", "no:xdist", "-m", "serial"],
+    ]
+    codes = []
+    try:
+        for selection in passes:
+            argv = [sys.executable, "-m", "pytest", *selection, *args]
+            print(f"\n$ {' '.join(argv[1:])}", flush=True)
+            codes.append(subprocess.run(argv, env=env, check=False).returncode)
+    finally:
+        started = [name for name, running in was_running.items() if not running]
+        if started and not os.environ.get("MP4MP3_KEEP_DEVSTACK"):
+            stack.down(started)
+    if all(code == NO_TESTS for code in codes):
+        print("pytest collected no tests")
+        return 0
+    return next((code for code in codes if code not in (0, NO_TESTS)), 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
