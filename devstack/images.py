@@ -195,18 +195,25 @@ def ensure_service(cfg: Config, service: str, base_ref: str, *, echo: bool = Fal
             if again != ref:  # the sources changed during the build: that tag would name other code
                 buildah(cfg, "rmi", ref)
                 ref = image.ref = again
-    if image.build_seconds:
-        untag_older(cfg, ref)
+        if image.build_seconds:  # under the lock: another checkout's build may use those layers
+            untag_older(cfg, ref)
     return image
 
 
 def build(cfg: Config, dockerfile: Path, base_ref: str, ref: str) -> None:
-    _run(
-        ["nice", "-n", "10", "buildah", *cfg.buildah_args, "bud",
-         "--layers", "--pull=never", "--format", "docker", "--network", "host", "--runtime", RUNTIME,
-         "--build-arg", f"PYTHON_IMAGE={base_ref}", "-f", str(dockerfile), "-t", ref, str(ROOT)],
-        what=f"{dockerfile.stem} image",
-    )  # fmt: skip
+    argv = [
+        "nice", "-n", "10", "buildah", *cfg.buildah_args, "bud",
+        "--layers", "--pull=never", "--format", "docker", "--network", "host", "--runtime", RUNTIME,
+        "--build-arg", f"PYTHON_IMAGE={base_ref}", "-f", str(dockerfile), "-t", ref, str(ROOT),
+    ]  # fmt: skip
+    try:
+        _run(argv, what=f"{dockerfile.stem} image")
+    except ImageError as exc:
+        # a build killed half-way (or an older untag racing a build) can leave the layer cache
+        # naming a layer that is gone; buildah drops that entry, and the second try builds it anew
+        if "layer not known" not in str(exc):
+            raise
+        _run(argv, what=f"{dockerfile.stem} image")
 
 
 def service_digest(dockerfile: Path, base_id: str) -> str:
