@@ -22,7 +22,6 @@ NO_TESTS = 5  # pytest's exit code when a pass selects nothing (e.g. only unit t
 def main(args: list[str]) -> int:
     stack = Stack()
     was_running = stack.status()
-    stack.up()
     env = {**os.environ, "MP4MP3_KEEP_DEVSTACK": "1"}  # the fixtures leave the devstack to us
     workers = os.environ.get("MP4MP3_TEST_WORKERS", "3")
     passes = [
@@ -31,6 +30,7 @@ def main(args: list[str]) -> int:
     ]
     codes = []
     try:
+        stack.up()  # inside: a server that fails to start must not leave the others running
         for selection in passes:
             argv = [sys.executable, "-m", "pytest", *selection, *args]
             print(f"\n$ {' '.join(argv[1:])}", flush=True)

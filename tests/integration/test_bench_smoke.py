@@ -18,7 +18,8 @@ from bench.__main__ import SECTIONS
 from devstack.config import ROOT
 from devstack.stack import Stack
 
-pytestmark = pytest.mark.devstack
+# serial: a benchmark (and its N concurrent uploads) measures nothing useful beside other tests
+pytestmark = [pytest.mark.devstack, pytest.mark.serial]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
