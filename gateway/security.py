@@ -16,13 +16,17 @@ COMMON_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
+}
+# only over https: browsers ignore it on an untrustworthy (http, non-loopback) origin, and say so in
+# the console on every page load
+SECURE_HEADERS = {
+    "Strict-Transport-Security": "max-age=31536000",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 # JSON and files are never a page: nothing may run, load or frame them. HTML pages (the API docs,
 # which load Swagger UI from a CDN) only forbid framing, unless they set a policy of their own.
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
 PAGE_POLICY = "frame-ancestors 'none'"
-HSTS = "max-age=31536000"
 CORS_METHODS = ["GET", "POST", "DELETE"]
 CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "Range", "If-None-Match", "If-Range"]
 CORS_EXPOSED_HEADERS = ["Location", "Content-Disposition", "Content-Range", "ETag", "Retry-After"]
@@ -55,7 +59,7 @@ def origin_list(value: str) -> list[str]:
 
 
 class SecurityHeaders:
-    """Adds COMMON_HEADERS, a Content-Security-Policy, and HSTS on https, to every answer."""
+    """Adds COMMON_HEADERS, a Content-Security-Policy, and SECURE_HEADERS on https, to every answer."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,7 +78,8 @@ class SecurityHeaders:
                 page = headers.get("content-type", "").startswith("text/html")
                 headers.setdefault("Content-Security-Policy", PAGE_POLICY if page else DATA_POLICY)
                 if secure:
-                    headers.setdefault("Strict-Transport-Security", HSTS)
+                    for name, value in SECURE_HEADERS.items():
+                        headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

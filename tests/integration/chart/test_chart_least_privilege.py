@@ -29,13 +29,15 @@ ELSEWHERE = "default"  # a namespace that is not the release's
 
 # (verb, resource, extra kubectl flags): what each component needs and nothing more
 MAY: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
-    "gateway": [(v, CJ, ()) for v in ("create", "get", "list", "watch", "delete")],
+    # watch: GET /jobs/events; patch: the retry annotation
+    "gateway": [(v, CJ, ()) for v in ("create", "get", "list", "watch", "patch", "delete")],
     "operator": [
-        *[(v, CJ, ()) for v in ("get", "list", "watch", "create", "patch")],
+        *[(v, CJ, ()) for v in ("get", "list", "watch", "create", "patch", "delete")],  # delete: retention
         ("get", CJ, ("--subresource=status",)),
         ("patch", CJ, ("--subresource=status",)),
         ("update", CJ, ("--subresource=finalizers",)),
-        *[(v, "jobs.batch", ()) for v in ("get", "list", "watch", "create", "delete")],
+        # patch: admission unsuspends
+        *[(v, "jobs.batch", ()) for v in ("get", "list", "watch", "create", "patch", "delete")],
         ("list", "pods", ()),
         ("watch", "pods", ()),
         ("create", "serviceaccounts", ()),

@@ -165,7 +165,7 @@ def test_generated_secrets_are_kept_once_they_exist(
     again, _ = helm_install_dry_run(helm, kubeconfig, namespace)
 
     assert {s["metadata"]["name"] for s in secrets} == {
-        "mp4mp3-auth-jwt", "mp4mp3-mongodb", "mp4mp3-rabbitmq", "mp4mp3-mysql"
+        "mp4mp3-auth-jwt", "mp4mp3-mongodb", "mp4mp3-rabbitmq", "mp4mp3-mysql", "mp4mp3-download-links"
     }  # fmt: skip
     for secret in secrets:
         kept = next(
