@@ -61,8 +61,8 @@ def resource_view(resource: Mapping[str, Any], base_url: str) -> dict[str, Any]:
         "download": f"{url}/mp3" if phase == "Succeeded" else None,
         "deleting": bool(meta.get("deletionTimestamp")),
     }
-    if "queuePosition" in status:  # written by the operator where it queues jobs
-        view["queuePosition"] = status["queuePosition"]
+    if status.get("queue"):  # the operator's admission: {"position", "reason", "message"}
+        view["queue"] = status["queue"]
     return view
 
 

@@ -148,7 +148,8 @@ def follow_live(
             if event == "job" and data.get("id") == job_id:
                 on_update(data)
                 if data.get("phase") in TERMINAL:
-                    return dict(data)
+                    # the stream carries the live fields; the result is the whole job (its options)
+                    return api.job(job_id)
     return None
 
 

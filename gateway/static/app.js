@@ -299,7 +299,7 @@ function jobRow(job) {
 
 function detail(job) {
   const parts = [];
-  if (job.queuePosition) parts.push(`Number ${job.queuePosition} in the queue.`);
+  if (job.queue && job.queue.position) parts.push(`Number ${job.queue.position} in the queue.`);
   if (job.message) parts.push(job.message);
   if (job.duration) parts.push(`Took ${job.duration}.`);
   if (job.size) parts.push(`Video ${size(job.size)}.`);

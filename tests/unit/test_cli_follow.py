@@ -30,12 +30,17 @@ def test_a_job_is_followed_from_the_stream_skipping_other_jobs_and_heartbeats() 
         'id: 7\nevent: job\ndata: {"id":"cj-1","phase":"Succeeded","progress":100}\n\n'
     )
 
+    whole = {"id": "cj-1", "phase": "Succeeded", "progress": 100, "options": {"bitrate": "192k"}}
+
     def gateway(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/jobs/events" and request.headers["authorization"] == "Bearer token"
+        assert request.headers["authorization"] == "Bearer token"
+        if request.url.path == "/jobs/cj-1":  # once it ended: the whole job, options and all
+            return httpx.Response(200, json=whole)
+        assert request.url.path == "/jobs/events"
         return httpx.Response(200, text=stream, headers={"content-type": "text/event-stream"})
 
     job, updates = _follow(gateway)
-    assert job["phase"] == "Succeeded"
+    assert job == whole
     assert [u["phase"] for u in updates] == ["Pending", "Running", "Succeeded"]
 
 

@@ -18,14 +18,14 @@ from gateway.watch import Change, Expired, _change
 RESOURCE: dict[str, Any] = {
     "metadata": {"name": "cj-1", "creationTimestamp": "2026-12-01T00:00:00Z", "resourceVersion": "42"},
     "spec": {"source": {"filename": "<img src=x onerror=alert(1)>.mp4", "size": 10, "sha256": "ab"}},
-    "status": {"phase": "Running", "progress": 40, "queuePosition": 3},
+    "status": {"phase": "Queued", "progress": 0, "queue": {"position": 3, "reason": "UserCapReached"}},
 }
 
 
 def test_a_job_event_shows_what_get_jobs_id_shows() -> None:
     view = live.resource_view(RESOURCE, "http://gw")
     assert view["id"] == "cj-1" and view["url"] == "http://gw/jobs/cj-1"
-    assert (view["phase"], view["progress"], view["queuePosition"]) == ("Running", 40, 3)
+    assert (view["phase"], view["progress"], view["queue"]["position"]) == ("Queued", 0, 3)
     assert view["filename"] == "<img src=x onerror=alert(1)>.mp4" and view["download"] is None
     done = live.resource_view({**RESOURCE, "status": {"phase": "Succeeded"}}, "http://gw")
     assert done["progress"] == 100 and done["download"] == "http://gw/jobs/cj-1/mp3"
