@@ -108,8 +108,11 @@ def test_operator_metrics_follow_two_jobs_converter_played(worlds: Worlds, tmp_p
 def _play_a_successful_job(world: OperatorWorld, name: str, seconds: int) -> None:
     """Write the Job status the Job controller writes when the converter's pod succeeded."""
     path = f"/apis/batch/v1/namespaces/{world.namespace}/jobs/{name}/status"
+    # Jobs are created suspended; once admitted the Job controller sets startTime, which may then
+    # not be removed or moved (Kubernetes 1.34 validates it): play the rest from that moment
+    wait_until(lambda: bool(world.admin.get(path).get("status", {}).get("startTime")), 60, f"{name} admitted")
     job = world.admin.get(path)
-    started = dt.datetime.fromisoformat(job["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    started = dt.datetime.fromisoformat(job["status"]["startTime"].replace("Z", "+00:00"))
     finished = started + dt.timedelta(seconds=seconds)
     stamp = {"startTime": _iso(started), "completionTime": _iso(finished)}
     conditions = [
