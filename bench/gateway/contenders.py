@@ -49,7 +49,7 @@ def gateway_upload(world: World, url: str, token: str, source: Path) -> float:
     started = time.perf_counter()
     with source.open("rb") as fh:
         resp = httpx.post(
-            f"{url}/jobs",
+            f"{url}/jobs?fresh=true",  # the streaming path, never an earlier job's MP3 reused
             headers={"Authorization": f"Bearer {token}"},
             files={"file": (source.name, fh, "video/mp4")},
             timeout=1800,
@@ -63,10 +63,14 @@ def gateway_upload(world: World, url: str, token: str, source: Path) -> float:
 
 
 def remove_job(world: World, job_id: str) -> None:
-    """What the operator's finalizer would do: the files, then the resource."""
-    bucket = gridfs.GridFSBucket(world.db, bucket_name=VIDEOS_BUCKET)
-    with suppress(gridfs.errors.NoFile):
-        bucket.delete(ObjectId(job_id.removeprefix("cj-")))
+    """What the operator's finalizer would do: the files, then the resource. The video goes only
+    if no other job uses it (an owner's identical bytes are stored once)."""
+    record = world.db["jobs"].find_one({"_id": job_id}, {"videoId": 1}) or {}
+    video = record.get("videoId", ObjectId(job_id.removeprefix("cj-")))
+    if not world.db["jobs"].count_documents({"videoId": video, "_id": {"$ne": job_id}}):
+        bucket = gridfs.GridFSBucket(world.db, bucket_name=VIDEOS_BUCKET)
+        with suppress(gridfs.errors.NoFile):
+            bucket.delete(ObjectId(str(video)))
     world.db["jobs"].delete_one({"_id": job_id})
     path = f"{world.cj_path}/{job_id}"
     world.admin.patch(path, {"metadata": {"finalizers": None}})
