@@ -19,7 +19,8 @@ from devstack.samples import sample_video
 from devstack.servers.release import NAMESPACE
 from tests.support.e2e_harness import User, upload, wait_until_done
 
-pytestmark = [pytest.mark.devstack, pytest.mark.e2e]
+# serial: it upgrades the release with a tiny memory limit for a while
+pytestmark = [pytest.mark.devstack, pytest.mark.e2e, pytest.mark.serial]
 
 ChartSettings = Callable[..., AbstractContextManager[None]]
 JOBS = f"/apis/mp4mp3.io/v1alpha1/namespaces/{NAMESPACE}/conversionjobs"
