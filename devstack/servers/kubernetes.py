@@ -141,6 +141,8 @@ class KubeAPIServer(KubeServer):
                 f"--kubelet-certificate-authority={pki.path('ca.crt')}",
                 "--kubelet-preferred-address-types=InternalIP",
                 "--authorization-mode=Node,RBAC",
+                # a namespace may pin its pods to nodes (tests that play the converter pin theirs to none)
+                "--enable-admission-plugins=PodNodeSelector",
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
                 f"--service-account-signing-key-file={pki.path('sa.key')}",
                 f"--service-account-key-file={pki.path('sa.pub')}",

@@ -46,6 +46,10 @@ class Terminal:
         )
         return done.stdout
 
+    def type(self, *keys: str) -> None:
+        """Keys as a person types them (tmux key names: ``Enter``, ``Escape``)."""
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
+
     def wait_for(self, pattern: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         screen = ""
@@ -84,11 +88,14 @@ def test_k9s_shows_the_conversion_in_the_conversionjobs_view_with_its_columns(
     conversion: tuple[str, str], terminal: Terminal
 ) -> None:
     job_id, owner = conversion
+    terminal.wait_for("PHASE")  # the view is up; other tests' jobs may fill the screen: filter
+    terminal.type("/", job_id, "Enter")
 
-    screen = terminal.wait_for(re.escape(job_id))
+    row_pattern = rf"│\s*\S+\s+{re.escape(job_id)}\s"  # a table row (NAMESPACE, NAME), not the filter
+    screen = terminal.wait_for(row_pattern)
 
     header = next(line for line in screen.splitlines() if "PHASE" in line)
     titles = [word.strip("│↑↓") for word in header.split()]  # the frame, and the sort column's arrow
     assert [c for c in titles if c in COLUMNS] == COLUMNS, header
-    row = next(line for line in screen.splitlines() if job_id in line)
+    row = next(line for line in screen.splitlines() if re.search(row_pattern, line))
     assert "Succeeded" in row and owner in row and "100" in row, row

@@ -25,7 +25,10 @@ def test_a_person_converts_videos_on_the_web_page(urls: dict[str, str], tmp_path
     talk = named_copy(talk_video, tmp_path / "in", "talk.mp4")
     silent = named_copy(sample_video(seconds=3, audio=False), tmp_path / "in", XSS)
     spare = named_copy(sample_video(seconds=30), tmp_path / "in", "spare.mp4")
-    with chromium(tmp_path / "ada") as ada_browser, chromium(tmp_path / "bob") as bob_browser:
+    with (
+        chromium(tmp_path / "ada", secure_origin=gateway) as ada_browser,
+        chromium(tmp_path / "bob", secure_origin=gateway) as bob_browser,
+    ):
         bob = Page(bob_browser, gateway).open()
         bob.sign_up(f"bob-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
         ada = Page(ada_browser, gateway).open()

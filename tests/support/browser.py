@@ -28,8 +28,12 @@ SCREENSHOTS_ENV = "MP4MP3_SCREENSHOTS"  # a folder: the tests save the page's ma
 
 
 @contextmanager
-def chromium(downloads: Path, size: tuple[int, int] = PHONE) -> Iterator[webdriver.Chrome]:
-    """A headless Chromium (its own profile), downloads going into ``downloads``."""
+def chromium(
+    downloads: Path, size: tuple[int, int] = PHONE, secure_origin: str | None = None
+) -> Iterator[webdriver.Chrome]:
+    """A headless Chromium (its own profile), downloads going into ``downloads``. ``secure_origin``:
+    an http origin Chromium treats as https would be (the devstack's NodePort has no TLS; a user's
+    cluster serves the page over https), so its warnings about plain http are not the page's."""
     assert Path(CHROMIUM).exists() and Path(DRIVER).exists(), (
         "run `make bootstrap` (chromium, chromium-driver)"
     )
@@ -44,6 +48,8 @@ def chromium(downloads: Path, size: tuple[int, int] = PHONE) -> Iterator[webdriv
     ):
         options.add_argument(arg)  # --no-sandbox: the tests run as root
     options.add_argument(f"--window-size={size[0]},{size[1]}")
+    if secure_origin:
+        options.add_argument(f"--unsafely-treat-insecure-origin-as-secure={secure_origin}")
     options.add_experimental_option(
         "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
     )

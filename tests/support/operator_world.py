@@ -25,6 +25,8 @@ from tests.support.gateway_harness import free_port
 from tests.support.operator_harness import EventTap, OperatorProcess
 from tests.support.world import World, quietly
 
+POD_NODE_SELECTOR = "scheduler.alpha.kubernetes.io/node-selector"  # the namespace's, for all its pods
+
 
 @functools.cache
 def converter_image() -> str:
@@ -46,9 +48,18 @@ class OperatorWorld(World):
 
     tap: EventTap = field(init=False)
     operators: list[OperatorProcess] = field(default_factory=list)
+    pods_held: bool = False  # hold_pods(): its pods are never scheduled, a test plays them
 
     def opened(self) -> None:
         self.tap = EventTap(self.amqp_url).bind()
+
+    def hold_pods(self) -> None:
+        """Keep this world's pods off the node, so that no converter runs and a test may play it
+        (play_converter): the namespace pins its pods to a node that does not exist (the API
+        server's PodNodeSelector admission plugin), and the scheduler leaves them Pending."""
+        annotations = {POD_NODE_SELECTOR: f"{GROUP}/played=converter"}
+        self.admin.patch(f"/api/v1/namespaces/{self.namespace}", {"metadata": {"annotations": annotations}})
+        self.pods_held = True
 
     # -- operators --------------------------------------------------------------------------------
 
@@ -186,6 +197,7 @@ def play_converter(
     """Play the converter of ConversionJob ``name`` (its Job ``job``, by default the first series'):
     on success store an MP3 as the converter does, then end its pod as the kubelet would, with
     ``exit_code`` and ``report`` as the termination message. For devstacks without a node."""
+    assert world.pods_held, "call world.hold_pods() first: a real converter would run beside the played one"
     job = job or name
 
     def pod() -> dict[str, Any] | None:

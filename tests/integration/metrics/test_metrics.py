@@ -63,6 +63,7 @@ def test_gateway_metrics_count_requests_by_route_and_the_upload(
 
 def test_operator_metrics_follow_two_jobs_converter_played(worlds: Worlds, tmp_path: Path) -> None:
     world = worlds.new(OperatorWorld)
+    world.hold_pods()  # no converter runs: the test plays it
     port = free_port()
     # no converter runs, so no image is needed (nor built)
     operator = world.start_operator(

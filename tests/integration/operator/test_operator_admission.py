@@ -49,6 +49,7 @@ def test_fairness_a_late_users_job_starts_within_one_slot_playing_the_converter(
     worlds: Worlds, tmp_path: Path
 ) -> None:
     world = worlds.new(OperatorWorld)
+    world.hold_pods()  # no converter runs: the test plays it
     world.start_operator(OPERATOR_MAX_RUNNING="2", OPERATOR_MAX_RUNNING_PER_USER="2")
     video = tmp_path / "fake.mp4"
     video.write_bytes(b"\x00" * 64)  # never converted: the test plays the converter

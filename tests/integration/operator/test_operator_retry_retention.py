@@ -1,8 +1,9 @@
 """Retry (the mp4mp3.io/retry annotation) and retention on the devstack, through kubectl and the
 admin client, with operator processes of this checkout.
 
-The offset devstacks have no node, so converter pods never run: these tests play the converter
-(tests/support/operator_world.play_converter) and say so in their names."""
+No converter runs here: each world holds its pods off the node (OperatorWorld.hold_pods) and the
+test plays the converter (play_converter), as its name says; tests/e2e/test_retry.py retries a job
+for real."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def test_retry_of_a_transient_failure_ends_succeeded_with_one_new_outcome_playin
     worlds: Worlds, tmp_path: Path
 ) -> None:
     world = worlds.new(OperatorWorld)
+    world.hold_pods()  # no converter runs: the test plays it
     world.start_operator(OPERATOR_JOB_BACKOFF_LIMIT="0")  # one failed attempt fails the Job
     video = tmp_path / "fake.mp4"
     video.write_bytes(b"\x00" * 64)  # never converted: the test plays the converter
@@ -80,6 +82,7 @@ def test_retention_removes_job_video_and_mp3_and_nothing_else_playing_the_conver
     worlds: Worlds, tmp_path: Path
 ) -> None:
     world = worlds.new(OperatorWorld)
+    world.hold_pods()  # no converter runs: the test plays it
     world.start_operator(
         OPERATOR_RETENTION_SECONDS="3600",
         OPERATOR_RETENTION_MIN_SECONDS="1",
