@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import httpx
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response
 
+from gateway import auth_proxy
 from gateway.deps import AuthHttpDep, CurrentUser, DbDep, JobsDep, SettingsDep
 from gateway.routes.downloads import MP3_RESPONSES, mp3_response
 from gateway.routes.jobs import UPLOAD_ROUTE, create_job
@@ -25,30 +25,11 @@ MAX_LOGIN_BODY = 16 * 1024
     responses={401: {"description": "Wrong email or password"}, **problems(413, 503)},
 )
 async def login(request: Request, settings: SettingsDep, auth_http: AuthHttpDep) -> Response:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_LOGIN_BODY:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "The login request is too large.")
+    body = await auth_proxy.read_body(request, MAX_LOGIN_BODY)
     headers = {k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")}
-    # auth throttles failed logins per client: name the caller, or every login shares our address
-    headers["X-Forwarded-For"] = request.client.host if request.client else "unknown"
-    url = f"{str(settings.auth_url).rstrip('/')}/login"
-    try:
-        resp = await auth_http.post(url, content=body, headers=headers)
-    except httpx.HTTPError:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "The auth service cannot be reached; try again.",
-            headers={"Retry-After": "5"},
-        ) from None
-    passed = {k: v for k, v in resp.headers.items() if k.lower() in ("www-authenticate", "retry-after")}
-    return Response(
-        resp.content,
-        status_code=resp.status_code,
-        media_type=resp.headers.get("content-type", "application/json"),
-        headers=passed,
-    )
+    headers["X-Forwarded-For"] = auth_proxy.client(request)
+    resp = await auth_proxy.post(auth_http, str(settings.auth_url), "/login", content=body, headers=headers)
+    return auth_proxy.passed_back(resp)
 
 
 # the same endpoint as POST /jobs; named "upload" as the seed had it (the OpenAPI operationId)

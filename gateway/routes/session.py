@@ -9,7 +9,7 @@ import httpx
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
-from gateway import session
+from gateway import auth_proxy, session
 from gateway.deps import AuthHttpDep, CurrentUser, SettingsDep
 from gateway.schemas import Problem, problems
 
@@ -40,7 +40,7 @@ async def sign_in(
     body: Credentials, request: Request, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
 ) -> SessionOut:
     public_url, auth_url = settings.public_url.unicode_string(), str(settings.auth_url)
-    return await _sign_in(body, response, public_url, auth_url, auth_http, _client(request))
+    return await _sign_in(body, response, public_url, auth_url, auth_http, auth_proxy.client(request))
 
 
 @router.post(
@@ -53,11 +53,11 @@ async def sign_in(
 async def sign_up(
     body: Credentials, request: Request, response: Response, settings: SettingsDep, auth_http: AuthHttpDep
 ) -> SessionOut:
-    created = await _auth(auth_http, str(settings.auth_url), "/signup", body, _client(request))
+    created = await _auth(auth_http, str(settings.auth_url), "/signup", body, auth_proxy.client(request))
     if created.status_code != status.HTTP_201_CREATED:
         raise HTTPException(created.status_code, _detail(created))
     public_url, auth_url = settings.public_url.unicode_string(), str(settings.auth_url)
-    return await _sign_in(body, response, public_url, auth_url, auth_http, _client(request))
+    return await _sign_in(body, response, public_url, auth_url, auth_http, auth_proxy.client(request))
 
 
 @router.get(
@@ -99,25 +99,11 @@ async def _sign_in(
     return SessionOut(email=body.email, csrf=session.csrf_token(access))
 
 
-def _client(request: Request) -> str:
-    """Who signs in (the TCP peer, or what a trusted proxy forwarded: see security.py)."""
-    return request.client.host if request.client else "unknown"
-
-
 async def _auth(
     http: httpx.AsyncClient, auth_url: str, path: str, body: Credentials, client: str
 ) -> httpx.Response:
-    # auth throttles failed logins and signups per client: name the caller (as seed.py's /login
-    # does), or every sign-in through the web page shares the gateway's address and its lockout
-    headers = {"X-Forwarded-For": client}
-    try:
-        return await http.post(f"{auth_url.rstrip('/')}{path}", json=body.model_dump(), headers=headers)
-    except httpx.HTTPError:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "The auth service cannot be reached; try again.",
-            headers={"Retry-After": "5"},
-        ) from None
+    headers = {"X-Forwarded-For": client}  # auth throttles per client (auth_proxy.client)
+    return await auth_proxy.post(http, auth_url, path, json=body.model_dump(), headers=headers)
 
 
 def _detail(resp: httpx.Response) -> str:

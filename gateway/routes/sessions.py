@@ -4,8 +4,9 @@ so a client that knows only the gateway's address can keep and end its session."
 from __future__ import annotations
 
 import httpx
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
+from gateway import auth_proxy
 from gateway.deps import AuthHttpDep, SettingsDep
 from gateway.schemas import Token, problems
 
@@ -63,33 +64,9 @@ async def logout(request: Request, settings: SettingsDep, auth_http: AuthHttpDep
 async def _proxy(
     request: Request, settings: SettingsDep, auth_http: httpx.AsyncClient, path: str
 ) -> Response:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "The request is too large.")
-    try:
-        resp = await auth_http.post(
-            f"{str(settings.auth_url).rstrip('/')}{path}",
-            content=body,
-            headers={"Content-Type": request.headers.get("content-type", "application/json")},
-        )
-    except httpx.HTTPError:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "The auth service cannot be reached; try again.",
-            headers={"Retry-After": "5"},
-        ) from None
-    passed = {
-        k: v
-        for k, v in resp.headers.items()
-        if k.lower() in ("www-authenticate", "retry-after", "cache-control")
-    }
-    if resp.status_code == status.HTTP_204_NO_CONTENT:
-        return Response(status_code=resp.status_code, headers=passed)
-    return Response(
-        resp.content,
-        status_code=resp.status_code,
-        media_type=resp.headers.get("content-type", "application/json"),
-        headers=passed,
+    body = await auth_proxy.read_body(request, MAX_BODY)
+    content_type = request.headers.get("content-type", "application/json")
+    resp = await auth_proxy.post(
+        auth_http, str(settings.auth_url), path, content=body, headers={"Content-Type": content_type}
     )
+    return auth_proxy.passed_back(resp)
