@@ -8,6 +8,18 @@ from collections.abc import Iterator
 
 from devstack.stack import Stack
 
+# what a gateway of this checkout needs: its databases, the broker, the API server, auth
+GATEWAY_SERVERS = [
+    "mariadb",
+    "rabbitmq",
+    "postgres",
+    "ferretdb",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "auth",
+]
+
 
 def narrowed_devstack(needed: list[str]) -> Iterator[Stack]:
     """Start the ``needed`` servers (a fixture body: ``yield from``). Stops at the end only what it

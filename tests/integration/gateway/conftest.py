@@ -12,25 +12,14 @@ import pytest
 from devstack.stack import Stack
 from tests.support.gateway_harness import GatewayProcess, TestKeys
 from tests.support.gateway_world import GatewayWorld, User, sign_up
-from tests.support.stack import narrowed_devstack
+from tests.support.stack import GATEWAY_SERVERS, narrowed_devstack
 from tests.support.world import Worlds
 
 
 @pytest.fixture(scope="session")
 def devstack() -> Iterator[Stack]:
     """The devstack narrowed to what the gateway needs."""
-    yield from narrowed_devstack(
-        [
-            "mariadb",
-            "rabbitmq",
-            "postgres",
-            "ferretdb",
-            "etcd",
-            "kube-apiserver",
-            "kube-controller-manager",
-            "auth",
-        ]
-    )
+    yield from narrowed_devstack(GATEWAY_SERVERS)
 
 
 @pytest.fixture(scope="session")

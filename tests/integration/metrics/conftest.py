@@ -8,20 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.stack import Stack
-from tests.support.stack import narrowed_devstack
+from tests.support.stack import GATEWAY_SERVERS, narrowed_devstack
 
 
 @pytest.fixture(scope="session")
 def devstack() -> Iterator[Stack]:
-    yield from narrowed_devstack(
-        [
-            "mariadb",
-            "rabbitmq",
-            "postgres",
-            "ferretdb",
-            "etcd",
-            "kube-apiserver",
-            "kube-controller-manager",
-            "auth",
-        ]
-    )
+    yield from narrowed_devstack(GATEWAY_SERVERS)

@@ -14,7 +14,7 @@ from devstack.stack import Stack
 from tests.support.gateway_harness import GatewayProcess, free_port
 from tests.support.gateway_world import GatewayWorld, User, sign_up
 from tests.support.notification_harness import Notifier
-from tests.support.stack import narrowed_devstack
+from tests.support.stack import GATEWAY_SERVERS, narrowed_devstack
 from tests.support.webhook_harness import Receiver
 from tests.support.world import Worlds
 
@@ -23,19 +23,7 @@ LOOPBACK_ALLOWED = "127.0.0.0/8"  # the receivers run on this machine, as on the
 
 @pytest.fixture(scope="session")
 def devstack() -> Iterator[Stack]:
-    yield from narrowed_devstack(
-        [
-            "mariadb",
-            "rabbitmq",
-            "postgres",
-            "ferretdb",
-            "smtp",
-            "etcd",
-            "kube-apiserver",
-            "kube-controller-manager",
-            "auth",
-        ]
-    )
+    yield from narrowed_devstack([*GATEWAY_SERVERS, "smtp"])
 
 
 @pytest.fixture(scope="session")
