@@ -23,6 +23,7 @@ from typing import Any
 
 from common.logs import kv
 from gateway.k8s import KubeUnavailable
+from gateway.views import status_fields
 from gateway.watch import Expired, OwnerWatch
 
 log = logging.getLogger("gateway.live")
@@ -36,34 +37,19 @@ QUEUE_EVENTS = 256  # a client that does not read stalls its own watch, nobody e
 def resource_view(resource: Mapping[str, Any], base_url: str) -> dict[str, Any]:
     """A job as ``GET /jobs/{id}`` shows it, built from its ConversionJob alone (pure)."""
     meta, spec = resource.get("metadata") or {}, resource.get("spec") or {}
-    status = resource.get("status") or {}
     source = spec.get("source") or {}
     job_id = str(meta.get("name", ""))
     url = f"{base_url}/jobs/{job_id}"
-    phase = status.get("phase") or "Pending"
-    view: dict[str, Any] = {
+    return {
         "id": job_id,
         "url": url,
         "filename": source.get("filename"),
         "size": source.get("size"),
         "sha256": source.get("sha256"),
         "created": meta.get("creationTimestamp"),
-        "phase": phase,
-        "progress": int(status.get("progress") or (100 if phase == "Succeeded" else 0)),
-        "reason": status.get("reason"),
-        "message": status.get("message") or ("Waiting to start." if phase == "Pending" else None),
-        "startedAt": status.get("startedAt"),
-        "finishedAt": status.get("finishedAt"),
-        "duration": status.get("duration"),
-        "attempts": status.get("attempts"),
-        "audioSeconds": status.get("audioSeconds"),
-        "mp3Size": status.get("mp3Size"),
-        "download": f"{url}/mp3" if phase == "Succeeded" else None,
+        **status_fields(resource.get("status") or {}, url),
         "deleting": bool(meta.get("deletionTimestamp")),
     }
-    if status.get("queue"):  # the operator's admission: {"position", "reason", "message"}
-        view["queue"] = status["queue"]
-    return view
 
 
 def sse(event: str, data: Any, event_id: str | None = None) -> str:

@@ -37,32 +37,34 @@ def job_view(record: Mapping[str, Any], resource: Resource, base_url: str) -> Jo
         fields.update(phase="Unknown", message="The job's status cannot be read right now; try again soon.")
         return Job.model_validate(fields)
     status = (resource.get("status") or {}) if resource is not None else {}
-    phase = status.get("phase") or "Pending"
-    message: str | None
+    fields.update(status_fields(status, url))
     if resource is None:
-        message = "Accepted; waiting for the operator to start the conversion."
-    else:
-        message = status.get("message") or ("Waiting to start." if phase == "Pending" else None)
-    fields.update(
-        phase=phase,
-        progress=int(status.get("progress") or (100 if phase == "Succeeded" else 0)),
-        reason=status.get("reason"),
-        message=message,
-        startedAt=status.get("startedAt"),
-        finishedAt=status.get("finishedAt"),
-        duration=status.get("duration"),
-        attempts=status.get("attempts"),
-        audioSeconds=status.get("audioSeconds"),
-        mp3Size=status.get("mp3Size"),
-        audioFormat=status.get("audioFormat"),
-        audioCopied=status.get("audioCopied"),
-        inputLoudness=status.get("inputLoudness"),
-        download=f"{url}/mp3" if phase == "Succeeded" else None,
-        queue=status.get("queue"),
-        expiresAt=status.get("expiresAt"),
-        retries=status.get("series"),
-    )
+        fields["message"] = "Accepted; waiting for the operator to start the conversion."
     return Job.model_validate(fields)
+
+
+def status_fields(status: Mapping[str, Any], url: str) -> dict[str, Any]:
+    """What a job's view takes from its ConversionJob's status (``url``: the job's own)."""
+    phase = status.get("phase") or "Pending"
+    return {
+        "phase": phase,
+        "progress": int(status.get("progress") or (100 if phase == "Succeeded" else 0)),
+        "reason": status.get("reason"),
+        "message": status.get("message") or ("Waiting to start." if phase == "Pending" else None),
+        "startedAt": status.get("startedAt"),
+        "finishedAt": status.get("finishedAt"),
+        "duration": status.get("duration"),
+        "attempts": status.get("attempts"),
+        "audioSeconds": status.get("audioSeconds"),
+        "mp3Size": status.get("mp3Size"),
+        "audioFormat": status.get("audioFormat"),
+        "audioCopied": status.get("audioCopied"),
+        "inputLoudness": status.get("inputLoudness"),
+        "download": f"{url}/mp3" if phase == "Succeeded" else None,
+        "queue": status.get("queue"),  # the operator's admission: {"position", "reason", "message"}
+        "expiresAt": status.get("expiresAt"),
+        "retries": status.get("series"),
+    }
 
 
 def _reused(record: Mapping[str, Any], fields: dict[str, Any], url: str) -> Job:
