@@ -6,7 +6,7 @@ import gridfs
 import pymongo
 from pymongo.database import Database
 
-from common.resources import CHUNK_SIZE, MP3S_BUCKET, VIDEOS_BUCKET
+from common.resources import CHUNK_SIZE, JOBS_COLLECTION, MP3S_BUCKET, VIDEOS_BUCKET
 
 
 def database(uri: str, **client_options: object) -> Database:
@@ -30,3 +30,10 @@ def delete_quietly(bucket: gridfs.GridFSBucket, file_id: object) -> bool:
         return True
     except gridfs.errors.NoFile:
         return False
+
+
+def video_shared(db: Database, video_id: str, job: str) -> bool:
+    """Does a job other than ``job`` use this stored video? The gateway stores an owner's identical
+    bytes once and names the copy in each job's record, so a video goes only with its last job."""
+    others = {"videoId": video_id, "_id": {"$ne": job}}
+    return db[JOBS_COLLECTION].find_one(others, {"_id": 1}) is not None

@@ -29,7 +29,7 @@ class Files:
     def delete(self, video_id: str, mp3_id: ObjectId, job: str) -> tuple[bool, bool]:
         """Delete the video (unless another job uses it) and the MP3 if they exist; (video deleted,
         MP3 deleted)."""
-        video = False if self.video_shared(video_id, job) else self.delete_video(video_id)
+        video = False if storage.video_shared(self.db, video_id, job) else self.delete_video(video_id)
         return video, storage.delete_quietly(storage.mp3s(self.db), mp3_id)
 
     def delete_video(self, video_id: str) -> bool:
@@ -37,11 +37,6 @@ class Files:
             return storage.delete_quietly(storage.videos(self.db), ObjectId(video_id))
         except InvalidId:
             return False
-
-    def video_shared(self, video_id: str, job: str) -> bool:
-        """Does a job other than ``job`` use this video (the gateway's records say)?"""
-        others = {"videoId": video_id, "_id": {"$ne": job}}
-        return self.db[JOBS_COLLECTION].find_one(others, {"_id": 1}) is not None
 
     def forget_record(self, job: str) -> None:
         """Remove the gateway's record of the job and of the jobs that reused its MP3."""

@@ -101,7 +101,6 @@ def outcome_published(st: Mapping[str, Any]) -> None:
         CONVERSION_SECONDS.labels(phase=phase).observe(max(seconds, 0.0))
 
 
-
 def serve(port: int, host: str) -> None:
     """Serve ``/metrics`` on ``port`` (0: not at all); see ``common.metrics``."""
     metrics.serve(port, host, log)

@@ -15,6 +15,7 @@ import pymongo
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from common import storage
 from common.resources import JOBS_COLLECTION, job_name, video_id_of
 from gateway.auth import User
 from gateway.uploads import ReceivedUpload
@@ -45,8 +46,7 @@ class JobRecords:
         return list(self._c.find(query).sort([("created", -1)]).limit(5))
 
     def video_shared(self, video_id: str, job_id: str) -> bool:
-        """Does another job of this owner use the stored video (it is stored once per owner)?"""
-        return self._c.find_one({"videoId": video_id, "_id": {"$ne": job_id}}, {"_id": 1}) is not None
+        return storage.video_shared(self._c.database, video_id, job_id)
 
     def delete(self, job_id: str) -> None:
         self._c.delete_one({"_id": job_id})

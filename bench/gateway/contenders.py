@@ -16,6 +16,7 @@ from pymongo.database import Database
 
 from bench.gateway.results import MiB
 from bench.gateway.world import World
+from common import storage
 from common.resources import CHUNK_SIZE, MP3S_BUCKET, VIDEOS_BUCKET, mp3_id
 
 FTYP = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"  # so the gateway takes it for an MP4
@@ -66,8 +67,8 @@ def remove_job(world: World, job_id: str) -> None:
     """What the operator's finalizer would do: the files, then the resource. The video goes only
     if no other job uses it (an owner's identical bytes are stored once)."""
     record = world.db["jobs"].find_one({"_id": job_id}, {"videoId": 1}) or {}
-    video = record.get("videoId", ObjectId(job_id.removeprefix("cj-")))
-    if not world.db["jobs"].count_documents({"videoId": video, "_id": {"$ne": job_id}}):
+    video = str(record.get("videoId", job_id.removeprefix("cj-")))
+    if not storage.video_shared(world.db, video, job_id):
         bucket = gridfs.GridFSBucket(world.db, bucket_name=VIDEOS_BUCKET)
         with suppress(gridfs.errors.NoFile):
             bucket.delete(ObjectId(str(video)))
