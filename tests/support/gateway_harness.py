@@ -7,8 +7,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -36,10 +38,27 @@ ISSUER, AUDIENCE = "mp4mp3-auth", "mp4mp3"
 FTYP = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
 
 
+# Ports for the tests' own servers (gateways, operators' health endpoints, webhook receivers):
+# below the devstack's (20379 and up) and below Linux's ephemeral range (32768-60999), so no
+# outgoing connection can take one between free_port() and the server's bind; a block per xdist
+# worker, so that two workers never pick the same one.
+TEST_PORTS_START, TEST_PORTS_PER_WORKER = 10_000, 1_000
+_next_port = itertools.count(random.randrange(TEST_PORTS_PER_WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A loopback port no one listens on, from this worker's block."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw9").removeprefix("gw")  # gw9: no xdist
+    block = TEST_PORTS_START + TEST_PORTS_PER_WORKER * (int(worker) % 10)
+    for _ in range(TEST_PORTS_PER_WORKER):
+        port = block + next(_next_port) % TEST_PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue  # in use, or still in TIME_WAIT after a test's server
+            return port
+    raise RuntimeError(f"no free port in {block}-{block + TEST_PORTS_PER_WORKER - 1}")
 
 
 # -- the gateway as a process ---------------------------------------------------------------------
