@@ -17,6 +17,7 @@ import sys
 from devstack.stack import Stack
 
 NO_TESTS = 5  # pytest's exit code when a pass selects nothing (e.g. only unit tests were named)
+INTERRUPTED = 2  # Ctrl-C: no further pass
 
 
 def main(args: list[str]) -> int:
@@ -35,6 +36,8 @@ def main(args: list[str]) -> int:
             argv = [sys.executable, "-m", "pytest", *selection, *args]
             print(f"\n$ {' '.join(argv[1:])}", flush=True)
             codes.append(subprocess.run(argv, env=env, check=False).returncode)
+            if codes[-1] == INTERRUPTED:
+                break
     finally:
         started = [name for name, running in was_running.items() if not running]
         if started and not os.environ.get("MP4MP3_KEEP_DEVSTACK"):
