@@ -33,7 +33,7 @@ def test_a_person_converts_videos_on_the_web_page(urls: dict[str, str], tmp_path
         bob.sign_up(f"bob-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
         ada = Page(ada_browser, gateway).open()
         ada.sign_up(f"ada-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
-        assert ada.visible("empty")
+        wait("the empty list", lambda: ada.visible("empty"))  # after GET /jobs answers
         ada.screenshot("empty")
 
         ada.throttle_uploads(200_000)

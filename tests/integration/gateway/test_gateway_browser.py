@@ -37,7 +37,7 @@ def test_the_page_follows_uploads_live_downloads_cancels_and_shows_names_as_text
     with chromium(tmp_path / "ada") as ada_browser, chromium(tmp_path / "bob") as bob_browser:
         ada = Page(ada_browser, gateway.url).open()
         ada.sign_up(f"ada-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
-        assert ada.visible("empty")
+        wait("the empty list", lambda: ada.visible("empty"))  # after GET /jobs answers
         ada.screenshot("empty")
         bob = Page(bob_browser, gateway.url).open()
         bob.sign_up_by_keyboard(f"bob-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
