@@ -37,6 +37,11 @@ def main(args: list[str]) -> int:
             argv = [sys.executable, "-m", "pytest", *selection, *args]
             print(f"\n$ {' '.join(argv[1:])}", flush=True)
             codes.append(subprocess.run(argv, env=env, check=False).returncode)
+            # host services a pass's tests started (an operator on the release's namespace is a
+            # second operator there) do not outlive it
+            left = [name for name in stack.host_services if not was_running[name]]
+            if left:  # (down() of nothing named is down of everything)
+                stack.down(left)
             if codes[-1] == INTERRUPTED:
                 break
     finally:

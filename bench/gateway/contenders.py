@@ -82,7 +82,7 @@ def prepare_download(world: World, url: str, token: str, source: Path) -> str:
     """A job whose "MP3" is ``source``'s bytes, marked Succeeded as the converter would."""
     tiny = FTYP + b"\x00" * 64
     resp = httpx.post(
-        f"{url}/jobs",
+        f"{url}/jobs?fresh=true",  # a ConversionJob of its own, even for bytes uploaded before
         headers={"Authorization": f"Bearer {token}"},
         files={"file": ("d.mp4", tiny)},
         timeout=60,
