@@ -32,7 +32,7 @@ from devstack.servers.kubernetes import KubeAPIServer
 from devstack.servers.node import node_ready
 from devstack.servers.release import NAMESPACE
 from devstack.stack import Stack
-from tests.support.gateway_world import User
+from tests.support.gateway_world import sign_up
 
 # serial: it stops the shared API server
 pytestmark = [
@@ -81,9 +81,11 @@ def apiserver(system: Stack) -> Iterator[KubeAPIServer]:
 
 
 def test_upload_during_an_api_server_outage_is_accepted_and_completes_once_it_is_back(
-    system: Stack, apiserver: KubeAPIServer, signup: object, tmp_path: Path
+    system: Stack, apiserver: KubeAPIServer, tmp_path: Path
 ) -> None:
-    user: User = signup()  # type: ignore[operator]  # through AUTH_URL: the release's auth
+    # the release's auth, whose keys the release's gateway trusts (this folder's other tests sign
+    # up at the host-process auth, which has keys of its own)
+    user = sign_up(system.env()["AUTH_URL"])
     gateway = system.env()["GATEWAY_URL"]
     video = sample_video(seconds=4)
     data = video.read_bytes()
