@@ -105,7 +105,7 @@ def test_no_wait_then_status_jobs_and_download(cli: Cli, videos: MakeVideo, tmp_
 
 
 def test_cancel_removes_the_job(cli: Cli, videos: MakeVideo) -> None:
-    video = videos("long.mp4", seconds=900, size="160x90")  # 300 s converted in 13 s, before the signal
+    video = videos("long.mp4", seconds=300, size="160x90")
     submitted = cli("convert", str(video), "--no-wait", "--json")
     job_id = json.loads(submitted.stdout)["results"][0]["job"]["id"]
 
@@ -181,7 +181,7 @@ def test_unknown_job_is_exit_7(cli: Cli) -> None:
 def test_ctrl_c_stops_the_cli_and_names_the_jobs_that_go_on(
     cli: Cli, videos: MakeVideo, tmp_path: Path
 ) -> None:
-    video = videos("long.mp4", seconds=300, size="160x90")
+    video = videos("long.mp4", seconds=900, size="160x90")  # 300 s converted in 13 s, before the signal
     script = Path(sys.executable).with_name("mp4mp3")  # the installed console script
     env = {**os.environ, **{k: v for k, v in cli.env.items() if v is not None}}
     env.pop("MP4MP3_PASSWORD", None)
