@@ -171,12 +171,17 @@ class Page:
         )
 
     def press(self, name: str, button: str) -> None:
-        """Click a row's button (class ``download`` or ``cancel``)."""
-        for li in self.driver.find_elements(By.CSS_SELECTOR, "#jobs li.job"):
-            if li.find_element(By.CLASS_NAME, "name").text == name:
-                li.find_element(By.CLASS_NAME, button).click()
-                return
-        raise AssertionError(f"no row named {name!r}")
+        """Click a row's button (class ``download`` or ``cancel``); the list is drawn anew on each
+        live event, so a row found a moment ago may be gone: then look again."""
+
+        def click() -> bool:
+            for li in self.driver.find_elements(By.CSS_SELECTOR, "#jobs li.job"):
+                if li.find_element(By.CLASS_NAME, "name").text == name:
+                    li.find_element(By.CLASS_NAME, button).click()
+                    return True
+            return False
+
+        wait(f"a row named {name!r} to press {button!r} on", click, timeout=10)
 
     def alert_text(self) -> str | None:
         """The text of a JavaScript alert, if one is open (an injected script would open one)."""

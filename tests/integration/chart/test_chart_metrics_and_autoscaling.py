@@ -102,7 +102,7 @@ def servicemonitor_crd_played(admin: Kube, kubectl: list[str]) -> Iterator[None]
     path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{SERVICEMONITOR_CRD}"
 
     def established() -> bool:
-        conditions = admin.get(path).get("status", {}).get("conditions", [])
+        conditions = (admin.get(path).get("status") or {}).get("conditions") or []  # null at first
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     wait_until(established, 30, "the stand-in ServiceMonitor CRD established")

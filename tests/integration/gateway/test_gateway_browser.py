@@ -33,7 +33,8 @@ def test_the_page_follows_uploads_live_downloads_cancels_and_shows_names_as_text
 ) -> None:
     talk = named_copy(sample_video(seconds=3), tmp_path / "in", "talk.mp4")
     silent = named_copy(sample_video(seconds=3, audio=False), tmp_path / "in", XSS)
-    spare = named_copy(sample_video(seconds=3), tmp_path / "in", "spare.mp4")
+    # other bytes than talk.mp4: the same bytes with the same options would be Reused at once
+    spare = named_copy(sample_video(seconds=4), tmp_path / "in", "spare.mp4")
     with chromium(tmp_path / "ada") as ada_browser, chromium(tmp_path / "bob") as bob_browser:
         ada = Page(ada_browser, gateway.url).open()
         ada.sign_up(f"ada-{secrets.token_hex(4)}@mp4mp3.localhost", secrets.token_urlsafe(12))
