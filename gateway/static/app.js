@@ -288,6 +288,12 @@ function jobRow(job) {
     download.setAttribute("download", "");
     download.setAttribute("aria-label", `Download the MP3 of ${job.filename}`);
   }
+  const retry = row.querySelector(".retry");
+  if (job.phase === "Failed" && !job.deleting) {  // POST /jobs/{id}/retry: a new series of attempts
+    retry.hidden = false;
+    retry.setAttribute("aria-label", `Retry ${job.filename}`);
+    retry.addEventListener("click", () => again(job, retry));
+  }
   const cancel = row.querySelector(".cancel");
   const finished = ["Succeeded", "Failed", "Cancelled"].includes(job.phase);
   cancel.textContent = finished ? "Remove" : "Cancel";
@@ -314,6 +320,16 @@ async function remove(job, button) {
   } catch (err) {
     button.disabled = false;
     showAlert(`The job could not be cancelled: ${err.message}`);
+  }
+}
+
+async function again(job, button) {
+  button.disabled = true;
+  try {
+    upsert(await api("POST", `/jobs/${encodeURIComponent(job.id)}/retry`));
+  } catch (err) {
+    button.disabled = false;
+    showAlert(`The job could not be retried: ${err.message}`);
   }
 }
 

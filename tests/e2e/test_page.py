@@ -53,6 +53,15 @@ def test_a_person_converts_videos_on_the_web_page(urls: dict[str, str], tmp_path
         ada.screenshot("failed")
         assert ada.alert_text() is None and not ada.driver.find_elements("css selector", "#jobs img")
 
+        # Retry runs the stored video again: a new series of attempts, which fails again (no audio)
+        ada.press(XSS, "retry")
+        wait("the retried job to leave Failed", lambda: (r := ada.row(XSS)) and r["phase"] != "Failed")
+        again = ada.wait_phase(XSS, "Failed", timeout=300)
+        assert "audio" in again["detail"].lower()
+        cookie = {"mp4mp3_session": ada.driver.get_cookie("mp4mp3_session")["value"]}  # type: ignore[index]
+        retried = httpx.get(f"{gateway}/jobs/{failed['id']}", cookies=cookie).json()
+        assert (retried["phase"], retried["retries"]) == ("Failed", 1), retried
+
         ada.press("talk.mp4", "download")
         mp3 = downloaded(tmp_path / "ada", "talk.mp3")
         assert probe_codec(mp3) == "mp3"
