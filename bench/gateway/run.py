@@ -26,18 +26,10 @@ from bench.gateway.results import MB, MiB, Result, Run
 from bench.gateway.world import PeakRss, World, gateway_process, world
 from bench.report import load_average
 from common.resources import CHUNK_SIZE
+from devstack.servers.services import GATEWAY_SERVERS
 from devstack.stack import Stack
 
-NEEDED = [
-    "mariadb",
-    "rabbitmq",
-    "postgres",
-    "ferretdb",
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "auth",
-]
+NEEDED = GATEWAY_SERVERS
 
 
 def measure(sizes_mb: list[float], rounds: int, console: Console | None = None) -> Result:

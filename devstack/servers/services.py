@@ -182,6 +182,18 @@ SERVICES = [
     ),
     ServiceSpec("notification", "notification", _python("notification"), _notification_env),
 ]
+# what a gateway process of this checkout needs running (tests' gateways, the gateway bench): its
+# databases, the broker, the API server, and auth (its users' tokens)
+GATEWAY_SERVERS = [
+    "mariadb",
+    "rabbitmq",
+    "postgres",
+    "ferretdb",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "auth",
+]
 
 
 def cluster_setup(cfg: Config, kubectl: str) -> None:
@@ -300,4 +312,4 @@ def secret(cfg: Config, key: str) -> str:
     return devstack_secret(cfg, key)
 
 
-__all__ = ["NAMESPACE", "SERVICES", "Server", "Service", "ServiceSpec", "cluster_setup"]
+__all__ = ["GATEWAY_SERVERS", "NAMESPACE", "SERVICES", "Server", "Service", "ServiceSpec", "cluster_setup"]

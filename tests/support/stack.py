@@ -6,19 +6,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+from devstack.servers.services import GATEWAY_SERVERS
 from devstack.stack import Stack
 
-# what a gateway of this checkout needs: its databases, the broker, the API server, auth
-GATEWAY_SERVERS = [
-    "mariadb",
-    "rabbitmq",
-    "postgres",
-    "ferretdb",
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "auth",
-]
+__all__ = ["GATEWAY_SERVERS", "narrowed_devstack"]
 
 
 def narrowed_devstack(needed: list[str]) -> Iterator[Stack]:
