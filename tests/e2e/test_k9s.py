@@ -16,6 +16,7 @@ import pytest
 
 from devstack import k9s
 from devstack.samples import sample_video
+from devstack.servers.release import NAMESPACE
 from devstack.stack import Stack
 from tests.support.e2e_harness import User, upload, wait_until_done
 
@@ -91,7 +92,8 @@ def test_k9s_shows_the_conversion_in_the_conversionjobs_view_with_its_columns(
     terminal.wait_for("PHASE")  # the view is up; other tests' jobs may fill the screen: filter
     terminal.type("/", job_id, "Enter")
 
-    row_pattern = rf"│\s*\S+\s+{re.escape(job_id)}\s"  # a table row (NAMESPACE, NAME), not the filter
+    # a table row (NAMESPACE, NAME), not the filter prompt ("🐩/ cj-…") that may still show
+    row_pattern = rf"│\s*{NAMESPACE}\s+{re.escape(job_id)}\s"
     screen = terminal.wait_for(row_pattern)
 
     header = next(line for line in screen.splitlines() if "PHASE" in line)
