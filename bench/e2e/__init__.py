@@ -5,8 +5,8 @@ Each job belongs to its own user, signed up through auth. Per job, the moments:
   CR created      the ConversionJob first seen by a watch
   Job created     the batch Job first seen by a watch
   pod started     the converter pod first seen Running (the kubelet started its container; the
-                  kubelet reports it at its next status sync, so a converter done sooner counts
-                  as started when its MP3 was stored)
+                  kubelet reports it at its next status sync; for a converter done sooner, the
+                  container's recorded startedAt, whole seconds)
   conversion done the MP3's GridFS ``uploadDate`` (written by the converter when the MP3 is stored)
   CR Succeeded    the ConversionJob first seen with status.phase Succeeded
   email sent      the mtime of the .eml file the SMTP server wrote into MAIL_DIR

@@ -206,9 +206,9 @@ def _collect(jobs: list[Job], observer: Observer, mail: MailWatcher, mongo_uri: 
                 job.times["conversion_done"] = _epoch(mp3["uploadDate"])
                 # the kubelet reports a pod Running at its next status sync (about a second on this
                 # node): a converter done sooner is first seen Running after its MP3 was stored.
-                # It started before that; the watch's moment is only an upper bound.
+                # Then the kubelet's own record of the container's start (whole seconds) is used.
                 if job.times.get("pod_started", 0.0) > job.times["conversion_done"]:
-                    job.times["pod_started"] = job.times["conversion_done"]
+                    job.times["pod_started"] = _container_start(job.api, job.times["conversion_done"])
             if job.name in mail.sent:
                 job.times["email_sent"] = mail.sent[job.name]
     finally:
@@ -273,6 +273,15 @@ def _floor(sample: Input) -> dict[str, float]:
             walls.append(usage.wall)
             cpus.append(usage.cpu)
     return {"wall": stats.median(walls), "cpu": stats.median(cpus)}
+
+
+def _container_start(api: dict[str, Any], upper: float) -> float:
+    """When the converter's container started, from its status (``startedAt``, whole seconds, so
+    up to a second early), never after ``upper``; ``upper`` when the status had none."""
+    stamp = api.get("container_started")
+    if not stamp:
+        return upper
+    return min(upper, dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
 def _epoch(value: dt.datetime) -> float:
