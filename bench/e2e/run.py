@@ -208,7 +208,7 @@ def _collect(jobs: list[Job], observer: Observer, mail: MailWatcher, mongo_uri: 
                 # node): a converter done sooner is first seen Running after its MP3 was stored.
                 # Then the kubelet's own record of the container's start (whole seconds) is used.
                 if job.times.get("pod_started", 0.0) > job.times["conversion_done"]:
-                    job.times["pod_started"] = _container_start(job.api, job.times["conversion_done"])
+                    job.times["pod_started"] = container_start(job.api, job.times["conversion_done"])
             if job.name in mail.sent:
                 job.times["email_sent"] = mail.sent[job.name]
     finally:
@@ -275,7 +275,7 @@ def _floor(sample: Input) -> dict[str, float]:
     return {"wall": stats.median(walls), "cpu": stats.median(cpus)}
 
 
-def _container_start(api: dict[str, Any], upper: float) -> float:
+def container_start(api: dict[str, Any], upper: float) -> float:
     """When the converter's container started, from its status (``startedAt``, whole seconds, so
     up to a second early), never after ``upper``; ``upper`` when the status had none."""
     stamp = api.get("container_started")

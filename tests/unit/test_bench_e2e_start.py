@@ -1,0 +1,27 @@
+"""When the bench e2e counts a converter pod as started if the watch saw it Running only after its
+MP3 was stored (pure): the kubelet's record of the container's start, never later than the MP3."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bench.e2e.run import container_start
+
+DONE = dt.datetime(2026, 12, 1, 8, 0, 5, 400_000, tzinfo=dt.UTC).timestamp()  # the MP3 stored
+
+
+def test_the_containers_recorded_start_is_taken() -> None:
+    started = container_start({"container_started": "2026-12-01T08:00:02Z"}, DONE)
+    assert started == dt.datetime(2026, 12, 1, 8, 0, 2, tzinfo=dt.UTC).timestamp()
+    assert round(DONE - started, 3) == 3.4  # the pod's run is kept, not zeroed
+
+
+def test_a_start_in_the_same_second_as_the_mp3_is_not_after_it() -> None:
+    # startedAt has whole seconds; one rounded into the MP3's second still is no later than it
+    assert container_start({"container_started": "2026-12-01T08:00:05Z"}, DONE) <= DONE
+    assert container_start({"container_started": "2026-12-01T08:00:06Z"}, DONE) == DONE
+
+
+def test_without_a_record_the_mp3s_moment_is_the_bound() -> None:
+    assert container_start({}, DONE) == DONE
+    assert container_start({"container_started": None}, DONE) == DONE
