@@ -103,10 +103,13 @@ class Admitter:
         self, namespace: str, name: str, place: dict[str, Any], cr: Mapping[str, Any]
     ) -> None:
         st = cr.get("status") or {}
-        if st.get("queue") == place:
+        queued = st.get("phase") == "Queued"
+        # the message too: a reconcile that read the status before the place was written may have
+        # set the generic "waiting" sentence since (the next pass, at the latest the resync's, mends it)
+        if st.get("queue") == place and (not queued or st.get("message") == place["message"]):
             return
         async with self.locked(namespace, name):  # the reconcile of this job writes its status too
             patch: dict[str, Any] = {"queue": place}
-            if st.get("phase") == "Queued":
+            if queued:
                 patch["message"] = place["message"]
             await self.kube.patch_status(namespace, name, patch)

@@ -129,15 +129,13 @@ class JobService:
         return job_view(record, resource, self.base_url)
 
     def _stored_copy(self, user: User, video: StoredFile) -> str | None:
-        """The id of this owner's stored copy of the same bytes, if any; the new copy is then
-        deleted (a video is stored once per owner)."""
-        query = {
-            "metadata.owner": user.id,
-            "metadata.sha256": video.metadata["sha256"],
-            "_id": {"$ne": video.id},
-        }
-        found = self.db[f"{VIDEOS_BUCKET}.files"].find_one(query, {"_id": 1})
-        if found is None:
+        """The id of this owner's stored copy of the same bytes, if it is not this one; the new
+        copy is then deleted (a video is stored once per owner). The copy kept is the oldest (the
+        least id): two uploads of the same bytes ending at once both keep that one, where "any
+        other copy" had each delete its own and keep the other's."""
+        query = {"metadata.owner": user.id, "metadata.sha256": video.metadata["sha256"]}
+        found = self.db[f"{VIDEOS_BUCKET}.files"].find_one(query, {"_id": 1}, sort=[("_id", 1)])
+        if found is None or found["_id"] == video.id:
             return None
         delete_file(self.db, VIDEOS_BUCKET, video.id)
         log.info(kv(event="upload.deduplicated", video=video.id, kept=found["_id"], owner=user.id))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from bson import ObjectId
 
 from common.resources import RETRY_ANNOTATION
 from tests.support.gateway_harness import GatewayProcess, MiB, mp4_like
@@ -79,6 +81,21 @@ def test_dedupe_second_identical_upload_succeeds_at_once_without_a_job_playing_t
     # leaves the video (no finalizer runs here: the gateway deletes the files itself)
     assert http.delete(f"{gateway.url}/jobs/{body['id']}", headers=user.headers).status_code == 204
     assert http.get(f"{gateway.url}/jobs/{first['id']}/mp3", headers=user.headers).status_code == 200
+
+
+def test_identical_uploads_at_once_share_one_stored_video(
+    gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
+) -> None:
+    """Four uploads of the same bytes ending together (fresh: each its own conversion) all name
+    one stored copy, and it is there: none deletes the copy another one kept."""
+    user, data = signup(), video(b"at-once")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: upload(http, gateway, user, data, fresh="true"), range(4)))
+    assert [a.status_code for a in answers] == [202] * 4, [a.text for a in answers]
+    sources = {(world.conversionjob(a.json()["id"]) or {})["spec"]["source"]["videoId"] for a in answers}
+    assert len(sources) == 1
+    assert world.stored(user.id)["videos"] == 1
+    assert world.db["videos.files"].find_one({"_id": ObjectId(sources.pop())}) is not None
 
 
 def test_retry_is_refused_unless_failed_and_annotates_a_failed_job_playing_the_operator(
