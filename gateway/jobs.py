@@ -39,7 +39,7 @@ from gateway.k8s import AlreadyExists, ConversionJobs, KubeError, KubeUnavailabl
 from gateway.options import conversion_spec
 from gateway.records import JobRecords, new_record
 from gateway.schemas import Job
-from gateway.storage import StoredFile, delete_file, find_file
+from gateway.storage import StoredFile, delete_file, find_file, keep_copy
 from gateway.uploads import ReceivedUpload
 from gateway.views import UNKNOWN, Resource, Unknown, job_view
 
@@ -129,17 +129,14 @@ class JobService:
         return job_view(record, resource, self.base_url)
 
     def _stored_copy(self, user: User, video: StoredFile) -> str | None:
-        """The id of this owner's stored copy of the same bytes, if it is not this one; the new
-        copy is then deleted (a video is stored once per owner). The copy kept is the oldest (the
-        least id): two uploads of the same bytes ending at once both keep that one, where "any
-        other copy" had each delete its own and keep the other's."""
-        query = {"metadata.owner": user.id, "metadata.sha256": video.metadata["sha256"]}
-        found = self.db[f"{VIDEOS_BUCKET}.files"].find_one(query, {"_id": 1}, sort=[("_id", 1)])
-        if found is None or found["_id"] == video.id:
+        """The id of this owner's kept copy of the same bytes, if it is not this one; the new
+        copy is then deleted (a video is stored once per owner, see ``storage.keep_copy``)."""
+        kept = keep_copy(self.db, video)
+        if kept == video.id:
             return None
         delete_file(self.db, VIDEOS_BUCKET, video.id)
-        log.info(kv(event="upload.deduplicated", video=video.id, kept=found["_id"], owner=user.id))
-        return str(found["_id"])
+        log.info(kv(event="upload.deduplicated", video=video.id, kept=kept, owner=user.id))
+        return str(kept)
 
     async def _reuse(
         self, user: User, record: dict[str, Any], video: StoredFile, stored: str | None

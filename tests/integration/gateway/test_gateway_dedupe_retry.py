@@ -87,7 +87,9 @@ def test_identical_uploads_at_once_share_one_stored_video(
     gateway: GatewayProcess, world: GatewayWorld, signup: Callable[[], User], http: httpx.Client
 ) -> None:
     """Four uploads of the same bytes ending together (fresh: each its own conversion) all name
-    one stored copy, and it is there: none deletes the copy another one kept."""
+    one stored copy, and it is there: none deletes the copy another one kept, and none keeps its
+    own because it finished before the others' copies were written (uploads started in one order
+    end in another)."""
     user, data = signup(), video(b"at-once")
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda _: upload(http, gateway, user, data, fresh="true"), range(4)))
