@@ -102,14 +102,26 @@ class Admitter:
     async def _write_place(
         self, namespace: str, name: str, place: dict[str, Any], cr: Mapping[str, Any]
     ) -> None:
-        st = cr.get("status") or {}
-        queued = st.get("phase") == "Queued"
-        # the message too: a reconcile that read the status before the place was written may have
-        # set the generic "waiting" sentence since (the next pass, at the latest the resync's, mends it)
-        if st.get("queue") == place and (not queued or st.get("message") == place["message"]):
+        if not _place_stale(cr, place):
             return
         async with self.locked(namespace, name):  # the reconcile of this job writes its status too
+            # read again under the lock: the listed status may be older than a reconcile's write
+            # (a job Failed or Cancelled since keeps its own message)
+            fresh = await self.kube.get_conversionjob(namespace, name)
+            if fresh is None or fresh["metadata"].get("deletionTimestamp") or not _place_stale(fresh, place):
+                return
             patch: dict[str, Any] = {"queue": place}
-            if queued:
+            if (fresh.get("status") or {}).get("phase") == "Queued":
                 patch["message"] = place["message"]
             await self.kube.patch_status(namespace, name, patch)
+
+
+def _place_stale(cr: Mapping[str, Any], place: Mapping[str, Any]) -> bool:
+    """Does the job's status lack this place? The message too when it is Queued: a reconcile that
+    read the status before the place was written may have set the generic "waiting" sentence since
+    (the next pass, at the latest the resync's, mends it). A finished job has no place to write."""
+    st = cr.get("status") or {}
+    if st.get("phase") in TERMINAL:
+        return False
+    queued = st.get("phase") == "Queued"
+    return st.get("queue") != place or (queued and st.get("message") != place["message"])

@@ -61,14 +61,10 @@ def test_fairness_a_late_users_job_starts_within_one_slot_playing_the_converter(
     wait_for(lambda: running_names(world) == set(a_jobs[:2]), 60, "alice's first two jobs to be admitted")
     st = world.wait_phase(bob, "Queued")
     wait_for(lambda: world.status(bob).get("queue", {}).get("position") == 1, 30, "bob's place to be written")
-    # the place and the sentence saying it (a reconcile racing the admission pass may write the
-    # generic "waiting" sentence between them; the next pass mends it)
-    wait_for(
-        lambda: world.status(bob).get("message", "").startswith("Queued at position 1:"),
-        30,
-        "bob's message to say his place",
-    )
+    # the place and the sentence saying it are written together (under the job's lock, from its
+    # status read again there), so a reconcile never leaves one without the other
     st = world.status(bob)
+    assert st["message"].startswith("Queued at position 1:"), st
     assert st["queue"]["reason"] == "ClusterCapReached"
     wait_for(
         lambda: world.status(a_high).get("queue", {}).get("position") == 2, 30, "alice's high job's place"
