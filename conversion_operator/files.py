@@ -29,8 +29,12 @@ class Files:
     def delete(self, video_id: str, mp3_id: ObjectId, job: str) -> tuple[bool, bool]:
         """Delete the video (unless another job uses it) and the MP3 if they exist; (video deleted,
         MP3 deleted)."""
-        video = False if storage.video_shared(self.db, video_id, job) else self.delete_video(video_id)
+        video = False if self.video_shared(video_id, job) else self.delete_video(video_id)
         return video, storage.delete_quietly(storage.mp3s(self.db), mp3_id)
+
+    def video_shared(self, video_id: str, job: str) -> bool:
+        """Does a job other than ``job`` use this stored video (see ``storage.video_shared``)?"""
+        return storage.video_shared(self.db, video_id, job)
 
     def delete_video(self, video_id: str) -> bool:
         try:

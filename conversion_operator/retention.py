@@ -21,7 +21,6 @@ from typing import Any
 
 import kopf
 
-from common import storage
 from common.logs import kv
 from common.phases import TERMINAL
 from conversion_operator.files import Files
@@ -94,7 +93,7 @@ class Retention:
             log.info(kv(job=name, event="job.expired", expires_at=st["expiresAt"]))
         elif video_due(st, self.settings, now):
             video_id = body["spec"]["source"]["videoId"]
-            shared = await asyncio.to_thread(storage.video_shared, self.files.db, video_id, name)
+            shared = await asyncio.to_thread(self.files.video_shared, video_id, name)
             if not shared:
                 await asyncio.to_thread(self.files.delete_video, video_id)
             await self.kube.patch_status(namespace, name, {"videoRemovedAt": iso(now)})

@@ -29,14 +29,12 @@ from common.resources import CHUNK_SIZE
 from devstack.servers.services import GATEWAY_SERVERS
 from devstack.stack import Stack
 
-NEEDED = GATEWAY_SERVERS
-
 
 def measure(sizes_mb: list[float], rounds: int, console: Console | None = None) -> Result:
     """Run the interleaved rounds; nothing is written (``main`` and ``section`` do that)."""
     console = console or Console()
     stack = Stack()
-    stack.up(NEEDED)  # idempotent: reuses what runs
+    stack.up(GATEWAY_SERVERS)  # idempotent: reuses what runs
     result = Result(parameters={"sizes_mb": sizes_mb, "rounds": rounds, "chunk_size": CHUNK_SIZE})
     result.load_average["before"] = load_average()
     folder = Path(tempfile.mkdtemp(prefix="gwbench-"))

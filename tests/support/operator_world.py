@@ -196,7 +196,9 @@ def play_converter(
 ) -> None:
     """Play the converter of ConversionJob ``name`` (its Job ``job``, by default the first series'):
     on success store an MP3 as the converter does, then end its pod as the kubelet would, with
-    ``exit_code`` and ``report`` as the termination message. For devstacks without a node."""
+    ``exit_code`` and ``report`` as the termination message (the pod status the kubelet would
+    write). Its pod must be held off the node (``world.hold_pods()``), or the real kubelet would
+    run a converter beside the played one."""
     assert world.pods_held, "call world.hold_pods() first: a real converter would run beside the played one"
     job = job or name
 

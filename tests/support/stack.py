@@ -6,10 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from devstack.servers.services import GATEWAY_SERVERS
 from devstack.stack import Stack
-
-__all__ = ["GATEWAY_SERVERS", "narrowed_devstack"]
 
 
 def narrowed_devstack(needed: list[str]) -> Iterator[Stack]:

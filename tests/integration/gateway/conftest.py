@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from devstack.servers.services import GATEWAY_SERVERS
 from devstack.stack import Stack
 from tests.support.gateway_harness import GatewayProcess, TestKeys
 from tests.support.gateway_world import GatewayWorld, User, sign_up
-from tests.support.stack import GATEWAY_SERVERS, narrowed_devstack
+from tests.support.stack import narrowed_devstack
 from tests.support.world import Worlds
 
 

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.servers.services import GATEWAY_SERVERS
 from devstack.stack import Stack
-from tests.support.stack import GATEWAY_SERVERS, narrowed_devstack
+from tests.support.stack import narrowed_devstack
 
 
 @pytest.fixture(scope="session")

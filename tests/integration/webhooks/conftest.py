@@ -10,11 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.servers.services import GATEWAY_SERVERS
 from devstack.stack import Stack
 from tests.support.gateway_harness import GatewayProcess, free_port
 from tests.support.gateway_world import GatewayWorld, User, sign_up
 from tests.support.notification_harness import Notifier
-from tests.support.stack import GATEWAY_SERVERS, narrowed_devstack
+from tests.support.stack import narrowed_devstack
 from tests.support.webhook_harness import Receiver
 from tests.support.world import Worlds
 
