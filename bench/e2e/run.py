@@ -207,8 +207,10 @@ def _collect(jobs: list[Job], observer: Observer, mail: MailWatcher, mongo_uri: 
                 # the kubelet reports a pod Running at its next status sync (about a second on this
                 # node): a converter done sooner is first seen Running after its MP3 was stored.
                 # Then the kubelet's own record of the container's start (whole seconds) is used.
-                if job.times.get("pod_started", 0.0) > job.times["conversion_done"]:
-                    job.times["pod_started"] = container_start(job.api, job.times["conversion_done"])
+                done = job.times["conversion_done"]
+                if job.times.get("pod_started", 0.0) > done:
+                    job_seen = job.times.get("job_created", 0.0)
+                    job.times["pod_started"] = container_start(job.api, job_seen, done)
             if job.name in mail.sent:
                 job.times["email_sent"] = mail.sent[job.name]
     finally:
@@ -275,13 +277,15 @@ def _floor(sample: Input) -> dict[str, float]:
     return {"wall": stats.median(walls), "cpu": stats.median(cpus)}
 
 
-def container_start(api: dict[str, Any], upper: float) -> float:
+def container_start(api: dict[str, Any], lower: float, upper: float) -> float:
     """When the converter's container started, from its status (``startedAt``, whole seconds, so
-    up to a second early), never after ``upper``; ``upper`` when the status had none."""
+    up to a second early), never before ``lower`` (its Job first seen: the truncated second can
+    fall before it) nor after ``upper`` (its MP3 stored); ``upper`` when the status had none."""
     stamp = api.get("container_started")
     if not stamp:
         return upper
-    return min(upper, dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+    started = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return min(upper, max(lower, started))
 
 
 def _epoch(value: dt.datetime) -> float:
