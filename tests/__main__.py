@@ -26,9 +26,10 @@ def main(args: list[str]) -> int:
     was_running = {name: stack[name].running() for name in [*stack.servers, *stack.host_services]}
     env = {**os.environ, "MP4MP3_KEEP_DEVSTACK": "1"}  # the fixtures leave the devstack to us
     workers = os.environ.get("MP4MP3_TEST_WORKERS", "3")
+    # the slowest tests of each pass are listed at its end: where CI's minutes go
     passes = [
-        ["-n", workers, "--dist", "loadfile", "-m", "not serial"],
-        ["-p", "no:xdist", "-m", "serial"],
+        ["-n", workers, "--dist", "loadfile", "-m", "not serial", "--durations=20"],
+        ["-p", "no:xdist", "-m", "serial", "--durations=0"],
     ]
     codes = []
     try:
