@@ -4,10 +4,16 @@ auth, upload at the gateway, follow the job until it ends (public HTTP APIs only
 from __future__ import annotations
 
 import secrets
+import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from common.resources import JOB_LABEL
+from devstack.kube import Kube
+from devstack.servers.release import NAMESPACE
 
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
@@ -46,3 +52,14 @@ def wait_until_done(http: httpx.Client, gateway: str, user: User, job_id: str, t
                 return job
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} not done after {timeout} s: {job}")
+
+
+def run(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """A command (kubectl, helm) with its output captured as text, at most two minutes."""
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def converter_pods(kube: Kube, job_id: str) -> list[dict[str, Any]]:
+    """The converter pods of a job in the release's namespace."""
+    path = f"/api/v1/namespaces/{NAMESPACE}/pods"
+    return list(kube.get(path, labelSelector=f"{JOB_LABEL}={job_id}")["items"])
