@@ -59,39 +59,38 @@ class StoredFile:
         return f'"{self.id}-{self.length}-{stamp}"'
 
 
-KEPT = "metadata.kept"  # marks the one stored copy of an owner's bytes that jobs share
+KEPT_COPIES = f"{VIDEOS_BUCKET}.kept"  # owner/sha256 -> the one stored copy jobs share
 
 
 def ensure_indexes(db: Database) -> None:
-    """The indexes GridFS drivers expect (pymongo makes them only on its own first upload), and
-    the one that lets an owner have a single kept copy of the same bytes (see ``keep_copy``)."""
+    """The indexes GridFS drivers expect (pymongo makes them only on its own first upload)."""
     for bucket in (VIDEOS_BUCKET, MP3S_BUCKET):
         db[f"{bucket}.files"].create_index([("filename", 1), ("uploadDate", 1)])
         db[f"{bucket}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
-    db[f"{VIDEOS_BUCKET}.files"].create_index(
-        [("metadata.owner", 1), ("metadata.sha256", 1)],
-        unique=True,
-        partialFilterExpression={KEPT: True},
-        name="one_kept_copy",
-    )
 
 
 def keep_copy(db: Database, file: StoredFile) -> Any:
     """The id of the owner's kept copy of ``file``'s bytes: ``file`` itself if it is the first
-    to be marked kept, else the copy that was. MongoDB's unique index decides, so uploads of the
-    same bytes ending at once agree on one copy; a kept copy that is deleted takes its mark with
-    it, and the next upload is kept in its place."""
-    files = db[f"{VIDEOS_BUCKET}.files"]
-    query = {"metadata.owner": file.metadata["owner"], "metadata.sha256": file.metadata["sha256"]}
+    to claim the owner's and sha256's entry in ``videos.kept`` (its ``_id``, unique, decides: so
+    uploads of the same bytes ending at once agree on one copy), else the copy the entry names.
+    An entry whose copy was deleted since is taken over, compare-and-set, by this one."""
+    kept, files = db[KEPT_COPIES], db[f"{VIDEOS_BUCKET}.files"]
+    key = f"{file.metadata['owner']}/{file.metadata['sha256']}"
     while True:
         try:
-            files.update_one({"_id": file.id}, {"$set": {KEPT: True}})
+            kept.insert_one({"_id": key, "video": file.id})
             return file.id
         except pymongo.errors.DuplicateKeyError:
-            kept = files.find_one({**query, KEPT: True}, {"_id": 1})
-            if kept is not None:
-                return kept["_id"]
-            # the kept copy was deleted between the two: try to be kept again
+            pass
+        entry = kept.find_one({"_id": key})
+        if entry is None:
+            continue  # removed between the two: claim it again
+        if files.find_one({"_id": entry["video"]}, {"_id": 1}) is not None:
+            return entry["video"]
+        stale = {"_id": key, "video": entry["video"]}
+        if kept.update_one(stale, {"$set": {"video": file.id}}).modified_count:
+            return file.id
+        # another upload took the stale entry over first: read it again
 
 
 class GridFSWriter:
