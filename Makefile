@@ -25,7 +25,8 @@ test: bootstrap  ## every test CI runs: lint, unit, integration and end-to-end o
 	@$(PY) -m tests $(PYTEST_ARGS)
 
 # the linters' caches live with the other build caches, outside the checkout: a fresh clone of the
-# same sources is checked in seconds (both validate cached entries by content)
+# same sources at the same path is linted in about a second, at a new path in about 23 s (mypy
+# checks again what it cannot match by path), where an empty cache takes about 40 s
 LINT_CACHE := $(or $(MP4MP3_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mp4mp3)/lint
 
 lint:  ## ruff and mypy
