@@ -68,7 +68,7 @@ def test_retry_of_a_transient_failure_ends_succeeded_with_one_new_outcome_playin
     events = world.tap.events_for(name)  # what the notification service emails from
     assert [e["type"] for e in events] == ["conversion.failed", "conversion.succeeded"]
     assert events[0]["event_id"] != events[1]["event_id"]
-    assert "RetryRequested" in reasons(world, name)
+    wait_for(lambda: "RetryRequested" in reasons(world, name), 10, "a RetryRequested Event")
 
     # a Succeeded job is not retried: the token is recorded and an Event says why
     world.kubectl("annotate", "--overwrite", "cvj", name, f"{RETRY_ANNOTATION}=second")
@@ -106,13 +106,14 @@ def test_retention_removes_job_video_and_mp3_and_nothing_else_playing_the_conver
     # first the videos of finished jobs go (video retention 2 s); the MP3s stay
     wait_for(lambda: world.status(short).get("videoRemovedAt"), 30, "the video to be removed early")
     assert not video_stored(world, short[3:]) and len(world.mp3s_of(short)) == 1
-    assert "VideoRemoved" in reasons(world, short)
+    # Kopf posts Events from a queue of its own, so one can land a moment after the status
+    wait_for(lambda: "VideoRemoved" in reasons(world, short), 10, "a VideoRemoved Event")
 
     # then the whole job (6 s): the ConversionJob, its Job, its MP3 and its record
     wait_for(lambda: world.conversionjob(short) is None, 60, "the expired job to be removed")
     wait_for(lambda: not world.objects("jobs", short), 30, "its Job to go")
     assert world.mp3s_of(short) == [] and world.db["jobs"].find_one({"_id": short}) is None
-    assert "Expired" in reasons(world, short)
+    wait_for(lambda: "Expired" in reasons(world, short), 10, "an Expired Event")
     bucket = gridfs.GridFSBucket(world.db, bucket_name="mp3s", chunk_size_bytes=CHUNK_SIZE)
     assert list(bucket.find({"_id": short_mp3})) == []
 
