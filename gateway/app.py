@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import pymongo.errors
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +19,8 @@ from starlette.requests import ClientDisconnect
 
 from common import logs
 from common.logs import kv
-from gateway import jobs, metrics, page, security
+from common.resources import VIDEOS_BUCKET
+from gateway import jobs, metrics, page, security, storage
 from gateway.resources import Resources
 from gateway.routes import downloads, events, health, seed, sessions, webhooks
 from gateway.routes import jobs as job_routes
@@ -53,9 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.resources = resources
         await resources.indexes.ensure()
         log.info(kv(event="gateway.started", namespace=settings.namespace, public_url=settings.public_url))
+        sweeper = asyncio.create_task(_sweep_orphans(resources)) if settings.orphan_sweep_seconds else None
         try:
             yield
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             await resources.close()
 
     app = FastAPI(
@@ -94,6 +104,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     security.install(app, settings)
     _document_invalid_requests(app)
     return app
+
+
+async def _sweep_orphans(resources: Resources) -> None:
+    """Now and every ``orphan_sweep_seconds``: remove the chunks of uploads a killed gateway left
+    (every replica sweeps; deleting what another replica deleted is nothing)."""
+    settings = resources.settings
+    while True:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=settings.orphan_age_seconds)
+        try:
+            removed = await anyio.to_thread.run_sync(
+                storage.sweep_orphan_chunks, resources.db, VIDEOS_BUCKET, cutoff
+            )
+            if removed:
+                log.info(kv(event="uploads.orphans_removed", files=removed, begun_before=cutoff.isoformat()))
+        except pymongo.errors.PyMongoError as exc:  # the next round tries again
+            log.warning(kv(event="uploads.orphan_sweep_failed", error=exc))
+        await asyncio.sleep(settings.orphan_sweep_seconds)
 
 
 def _document_invalid_requests(app: FastAPI) -> None:

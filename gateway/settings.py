@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     upload_idle_timeout_seconds: float = Field(
         60.0, gt=0, description="An upload that sends nothing for this long is cut off (408) and removed"
     )
+    orphan_sweep_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description="How often the chunks of uploads whose gateway died mid-way are looked for and "
+        "removed (0: never)",
+    )
+    orphan_age_seconds: float = Field(
+        86400.0,
+        ge=1,
+        description="An upload begun this long ago without its file stored is taken as orphaned: "
+        "longer than any upload takes",
+    )
     reject_linger_seconds: float = Field(
         2.0,
         ge=0,

@@ -193,6 +193,20 @@ def delete_file(db: Database, bucket: str, file_id: Any) -> bool:
     return bool(files or chunks)
 
 
+def sweep_orphan_chunks(db: Database, bucket: str, older_than: dt.datetime) -> int:
+    """Delete the chunks of files begun before ``older_than`` that never got their ``files``
+    document: uploads whose gateway was killed mid-way (a living gateway removes its own refused
+    or broken uploads). A file's id is the ObjectId its upload began with, so its age is known
+    without reading its chunks. Returns how many files' chunks went."""
+    files, chunks = db[f"{bucket}.files"], db[f"{bucket}.chunks"]
+    begun = chunks.distinct("files_id", {"files_id": {"$lt": ObjectId.from_datetime(older_than)}})
+    removed = 0
+    for file_id in begun:
+        if files.find_one({"_id": file_id}, {"_id": 1}) is None:
+            removed += bool(chunks.delete_many({"files_id": file_id}).deleted_count)
+    return removed
+
+
 def find_file(db: Database, bucket: str, query: Mapping[str, Any]) -> StoredFile | None:
     doc = db[f"{bucket}.files"].find_one(dict(query), sort=[("uploadDate", pymongo.DESCENDING)])
     return StoredFile.from_doc(doc) if doc else None

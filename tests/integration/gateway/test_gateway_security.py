@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bson import ObjectId
 
 from common import links
 from devstack.process import wait_until as wait_for
@@ -177,6 +178,41 @@ def test_a_stalled_upload_is_cut_off_and_its_chunks_removed(
     assert b"The upload stalled: nothing arrived for 2 seconds." in answer
     assert closed < 10.0
     wait_for(lambda: world.stored(user.id) == before, 10, "the stalled upload to be removed")
+
+
+def test_chunks_of_an_upload_whose_gateway_was_killed_are_swept_by_a_gateway(
+    start_gateway: Callable[..., GatewayProcess],
+    gateway: GatewayProcess,
+    world: GatewayWorld,
+    signup: Callable[[], User],
+    http: httpx.Client,
+) -> None:
+    user = signup()
+    stored = http.post(
+        f"{gateway.url}/jobs", headers=user.headers, files={"file": ("kept.mp4", b"".join(mp4_like(MiB)[0]))}
+    )
+    assert stored.status_code == 202, stored.text
+    kept = world.db["videos.files"].find_one({"metadata.owner": user.id})
+    assert kept is not None
+    chunks = world.db["videos.chunks"]
+    begun = ObjectId.from_datetime(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+
+    doomed = start_gateway(GATEWAY_ORPHAN_SWEEP_SECONDS="0")
+    data = b"".join(mp4_like(3 * MiB)[0])
+    with socket.create_connection(("127.0.0.1", doomed.port)) as sock:
+        sock.sendall(_head(user, length=8 * MiB) + FILE_PART + data)
+        wait_for(lambda: chunks.count_documents({"files_id": {"$gt": begun}}), 30, "chunks to be written")
+        assert doomed.proc is not None
+        doomed.proc.kill()  # SIGKILL: no abort, the chunks stay behind
+        doomed.proc.wait(10)
+    orphan = chunks.find_one({"files_id": {"$gt": begun}})
+    assert orphan is not None and world.db["videos.files"].find_one({"_id": orphan["files_id"]}) is None
+
+    start_gateway(GATEWAY_ORPHAN_AGE_SECONDS="1", GATEWAY_ORPHAN_SWEEP_SECONDS="1")
+    gone = {"files_id": orphan["files_id"]}
+    wait_for(lambda: not chunks.count_documents(gone), 30, "the orphaned chunks to go")
+    assert chunks.count_documents({"files_id": kept["_id"]}) == -(-kept["length"] // kept["chunkSize"])
+    assert http.get(f"{gateway.url}/jobs/{stored.json()['id']}", headers=user.headers).status_code == 200
 
 
 # --- headers and CORS -----------------------------------------------------------------------------
