@@ -1,5 +1,6 @@
 """Fixtures of the end-to-end tests: the chart-installed system of the devstack (`make up`), its
-public URLs, the release to change a setting for a while, and the converter pods' start latency."""
+public URLs, the release to change a setting for a while (and jobs failed while the converter's
+memory limit was too small), and the converter pods' start latency."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ import pytest
 from conversion_operator.times import parse_time
 from devstack.kube import Kube
 from devstack.process import wait_until
+from devstack.samples import sample_video
 from devstack.servers.release import NAMESPACE, Release
 from devstack.stack import Stack
+from tests.support.e2e_harness import Ended, User, upload, wait_until_done
 
 OPERATOR_PODS = "app.kubernetes.io/component=operator"
 CONVERTER_PODS = "app.kubernetes.io/component=converter"
+OOM_LIMIT = "32Mi"  # the converter's Python cannot even import its libraries in this
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +62,26 @@ def chart_settings(release: Release, kube: Kube) -> Callable[..., contextlib.Abs
             one_operator(kube)
 
     return settings
+
+
+@pytest.fixture(scope="session")
+def out_of_memory(
+    urls: dict[str, str], chart_settings: Callable[..., contextlib.AbstractContextManager[None]]
+) -> dict[str, Ended]:
+    """Jobs of two users uploaded while the converter's memory limit is far too small, each ended
+    (one release upgrade and back, shared by the tests that need such a failure): "mailed" (a 5 s
+    video, test_cluster.py) and "retried" (3 s, test_retry.py). The limit is back afterwards."""
+    limit = f"operator.converter.resources.limits.memory={OOM_LIMIT}"
+    request = f"operator.converter.resources.requests.memory={OOM_LIMIT}"
+    with httpx.Client(timeout=120) as http, chart_settings(limit, request):
+        started = {}
+        for purpose, seconds in (("mailed", 5), ("retried", 3)):
+            user = User(http, urls["auth"])
+            started[purpose] = (user, upload(http, urls["gateway"], user, sample_video(seconds=seconds)))
+        return {
+            purpose: Ended(user, job_id, wait_until_done(http, urls["gateway"], user, job_id, timeout=240))
+            for purpose, (user, job_id) in started.items()
+        }
 
 
 def one_operator(kube: Kube) -> None:

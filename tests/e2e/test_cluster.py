@@ -17,14 +17,14 @@ from devstack.kube import Kube
 from devstack.process import wait_until
 from devstack.samples import sample_video
 from devstack.servers.release import NAMESPACE
-from tests.support.e2e_harness import User, converter_pods, upload, wait_until_done
+from tests.support.e2e_harness import Ended, User, converter_pods, upload, wait_until_done
 
-# serial: each upgrades the release with other settings (a tiny memory limit, a missing image)
+# serial: each upgrades the release with other settings (a tiny memory limit, in conftest's
+# out_of_memory; a missing image)
 pytestmark = [pytest.mark.devstack, pytest.mark.e2e, pytest.mark.serial]
 
 ChartSettings = Callable[..., AbstractContextManager[None]]
 JOBS = f"/apis/mp4mp3.io/v1alpha1/namespaces/{NAMESPACE}/conversionjobs"
-OOM_LIMIT = "32Mi"  # the converter's Python cannot even import its libraries in this
 
 
 def emails_about(urls: dict[str, str], user: User, job_id: str) -> int:
@@ -36,14 +36,9 @@ def emails_about(urls: dict[str, str], user: User, job_id: str) -> int:
 
 
 def test_a_converter_out_of_memory_fails_the_job_saying_memory_and_mails_once(
-    http: httpx.Client, urls: dict[str, str], chart_settings: ChartSettings, kube: Kube
+    urls: dict[str, str], out_of_memory: dict[str, Ended], kube: Kube
 ) -> None:
-    limit = f"operator.converter.resources.limits.memory={OOM_LIMIT}"
-    request = f"operator.converter.resources.requests.memory={OOM_LIMIT}"
-    with chart_settings(limit, request):
-        user = User(http, urls["auth"])
-        job_id = upload(http, urls["gateway"], user, sample_video(seconds=5))
-        job = wait_until_done(http, urls["gateway"], user, job_id, timeout=240)
+    user, job_id, job = out_of_memory["mailed"]
 
     assert job["phase"] == "Failed", job
     assert "memory" in job["message"].lower(), job

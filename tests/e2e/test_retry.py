@@ -15,16 +15,14 @@ import pytest
 
 from devstack import mailbox
 from devstack.kube import Kube
-from devstack.samples import sample_video
 from devstack.servers.release import NAMESPACE
-from tests.support.e2e_harness import User, upload, wait_until_done
+from tests.support.e2e_harness import Ended, User
 
-# serial: it upgrades the release with a tiny memory limit for a while
+# serial: it upgrades the release with a tiny memory limit for a while (conftest's out_of_memory)
 pytestmark = [pytest.mark.devstack, pytest.mark.e2e, pytest.mark.serial]
 
 ChartSettings = Callable[..., AbstractContextManager[None]]
 JOBS = f"/apis/mp4mp3.io/v1alpha1/namespaces/{NAMESPACE}/conversionjobs"
-OOM_LIMIT = "32Mi"  # the converter's Python cannot even import its libraries in this
 
 
 def wait_for_retry_to_end(http: httpx.Client, url: str, user: User, timeout: float = 240) -> dict[str, Any]:
@@ -39,14 +37,11 @@ def wait_for_retry_to_end(http: httpx.Client, url: str, user: User, timeout: flo
 
 
 def test_retry_of_a_job_failed_by_a_transient_fault_succeeds_with_one_new_email(
-    http: httpx.Client, urls: dict[str, str], chart_settings: ChartSettings, kube: Kube
+    http: httpx.Client, urls: dict[str, str], out_of_memory: dict[str, Ended], kube: Kube
 ) -> None:
-    limit = f"operator.converter.resources.limits.memory={OOM_LIMIT}"
-    request = f"operator.converter.resources.requests.memory={OOM_LIMIT}"
-    with chart_settings(limit, request):  # the fault: back to the devstack's values after
-        user = User(http, urls["auth"])
-        job_id = upload(http, urls["gateway"], user, sample_video(seconds=3))
-        failed = wait_until_done(http, urls["gateway"], user, job_id, timeout=240)
+    # the fault: the converter's memory limit far too small while the job ran; back to the
+    # devstack's values now
+    user, job_id, failed = out_of_memory["retried"]
     assert (failed["phase"], failed["reason"]) == ("Failed", "OutOfMemory"), failed
     mailbox.wait_for(Path(urls["mail"]), user.email, job_id)  # the failure's email
     url = f"{urls['gateway']}/jobs/{job_id}"

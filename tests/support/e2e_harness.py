@@ -7,7 +7,7 @@ import secrets
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -27,6 +27,14 @@ class User:
         resp = http.post(f"{auth}/login", auth=(self.email, password))
         assert resp.status_code == 200, resp.text
         self.headers = {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
+class Ended(NamedTuple):
+    """A user's job and what GET /jobs/{id} said once it ended."""
+
+    user: User
+    job_id: str
+    job: dict[str, Any]
 
 
 def upload(http: httpx.Client, gateway: str, user: User, video: Path, **options: str) -> str:
