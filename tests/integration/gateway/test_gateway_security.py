@@ -195,17 +195,19 @@ def test_chunks_of_an_upload_whose_gateway_was_killed_are_swept_by_a_gateway(
     kept = world.db["videos.files"].find_one({"metadata.owner": user.id})
     assert kept is not None
     chunks = world.db["videos.chunks"]
-    begun = ObjectId.from_datetime(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    # the killed upload's file id: begun from now on (ids count whole seconds), and not the kept one
+    since = ObjectId.from_datetime(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    begun = {"files_id": {"$gt": since, "$ne": kept["_id"]}}
 
     doomed = start_gateway(GATEWAY_ORPHAN_SWEEP_SECONDS="0")
     data = b"".join(mp4_like(3 * MiB)[0])
     with socket.create_connection(("127.0.0.1", doomed.port)) as sock:
         sock.sendall(_head(user, length=8 * MiB) + FILE_PART + data)
-        wait_for(lambda: chunks.count_documents({"files_id": {"$gt": begun}}), 30, "chunks to be written")
+        wait_for(lambda: chunks.count_documents(begun), 30, "chunks to be written")
         assert doomed.proc is not None
         doomed.proc.kill()  # SIGKILL: no abort, the chunks stay behind
         doomed.proc.wait(10)
-    orphan = chunks.find_one({"files_id": {"$gt": begun}})
+    orphan = chunks.find_one(begun)
     assert orphan is not None and world.db["videos.files"].find_one({"_id": orphan["files_id"]}) is None
 
     start_gateway(GATEWAY_ORPHAN_AGE_SECONDS="1", GATEWAY_ORPHAN_SWEEP_SECONDS="1")
