@@ -319,7 +319,7 @@ def node_footprint(stack: Stack) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.serial  # it takes the node down and up
+@pytest.mark.alone  # it takes the node down and up
 def test_down_leaves_the_machine_as_up_found_it(devstack: Stack, python_image: str) -> None:
     """Down and up of the node's servers (the bridge included) while a pod runs; the servers
     pods use keep running (their sockets on the bridge address serve again once it is back)."""

@@ -34,11 +34,11 @@ from devstack.servers.release import NAMESPACE
 from devstack.stack import Stack
 from tests.support.gateway_world import sign_up
 
-# serial: it stops the shared API server
+# alone: it stops the API server every test uses
 pytestmark = [
     pytest.mark.devstack,
     pytest.mark.slow,
-    pytest.mark.serial,
+    pytest.mark.alone,
     pytest.mark.skipif(
         not (ROOT / "conversion_operator" / "__main__.py").exists(),
         reason="the operator (conversion_operator/) is not written yet: nothing would create the "
