@@ -183,7 +183,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(pymongo.errors.ConnectionFailure)
     async def mongo_down(request: Request, exc: pymongo.errors.ConnectionFailure) -> JSONResponse:
         log.warning(kv(event="mongo.unreachable", path=request.url.path, error=exc))
-        return _problem(status.HTTP_503_SERVICE_UNAVAILABLE, "The database is unreachable; try again.")
+        return _problem(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The database is unreachable; try again.",
+            {"Retry-After": "5"},
+        )
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(_: Request, exc: ClientDisconnect) -> Response:
