@@ -32,6 +32,8 @@ OPERATORS = 2  # the soak kills operator pods: peering must hand over to the oth
 MAIL_WAIT = 240.0  # seconds for every finished job's email after the last fault (SMTP retries back off)
 SETTLE = 8.0  # seconds more, in which a second email or a late message would show
 CLEANUP_WAIT = 240.0  # seconds for the finalizers to remove every deleted job's objects and files
+UPLOAD_SPREAD = 0.6  # of the faults' window: uploads begin over its first part, faults hit every stage
+SHORT_RUN = 20  # N up to which the long input is 4 minutes of audio (10 above)
 FOLLOW_LIMIT = 900.0  # seconds after the faults end that a job may still be running before the soak gives up
 
 
@@ -74,7 +76,8 @@ def _soak(stack: Stack, env: dict[str, str], options: Options, console: Console)
     parked_before = {q.name: q.messages for q in _queues(stack, env)}
     rng = random.Random(options.seed)
     users = [User(api, f"u{i}") for i in range(max(3, math.ceil(options.n / workload.UPLOADS_PER_USER)))]
-    subs = workload.plan(options.n, users, workload.inputs(short=options.n <= 20), rng)
+    kinds = workload.inputs(short=options.n <= SHORT_RUN)
+    subs = workload.plan(options.n, users, kinds, rng, spread=options.window * UPLOAD_SPREAD)
     schedule = faults.schedule(options.seed, options.faults, options.window)
     injector = faults.Injector(stack, schedule, lambda line: console.print(f"  {line}"))
     stop = threading.Event()
@@ -85,8 +88,9 @@ def _soak(stack: Stack, env: dict[str, str], options: Options, console: Console)
         with lock:
             finished.append(sub)
 
-    injector.start(time.monotonic())
-    worker = threading.Thread(target=workload.submit_all, args=(subs, stop, done), daemon=True)
+    t0 = time.monotonic()
+    injector.start(t0)
+    worker = threading.Thread(target=workload.submit_all, args=(subs, t0, stop, done), daemon=True)
     worker.start()
     injector.join()
     console.print(f"  faults over at +{time.monotonic() - started:.0f} s; waiting for the jobs")

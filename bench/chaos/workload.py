@@ -8,7 +8,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.chaos.client import User
@@ -46,6 +45,7 @@ class Submission:
     user: User
     input: Input
     cancel: bool  # meant to be cancelled midway
+    at: float = 0.0  # seconds after the soak started that the upload begins
     status: int | None = None  # the upload's final answer (None: none came)
     job_id: str | None = None
     cancelled_at: float | None = None  # DELETE answered 204 while Running below CANCEL_BELOW
@@ -81,43 +81,53 @@ def _truncated(video: Path, folder: Path) -> Path:
     return path
 
 
-def plan(n: int, users: list[User], kinds: list[Input], rng: random.Random) -> list[Submission]:
-    """``n`` uploads: every kind at least once when n allows, users round-robin, and about one in
-    eight (long inputs: they run long enough to be caught midway) meant to be cancelled."""
+def plan(
+    n: int, users: list[User], kinds: list[Input], rng: random.Random, spread: float
+) -> list[Submission]:
+    """``n`` uploads over the first ``spread`` seconds (so faults meet jobs at every stage): every
+    kind at least once when n allows, users round-robin, about one in eight (long inputs: they run
+    long enough to be caught midway) meant to be cancelled."""
     chosen = [kinds[i % len(kinds)] for i in range(n)]
     rng.shuffle(chosen)
-    out = [Submission(i, users[i % len(users)], chosen[i], cancel=False) for i in range(n)]
+    starts = sorted(round(rng.uniform(0, spread), 1) for _ in range(n))
+    out = [Submission(i, users[i % len(users)], chosen[i], cancel=False, at=starts[i]) for i in range(n)]
     longs = [s for s in out if s.input.kind == "long"]
     for sub in longs[: max(1, min(len(longs) - 1, n // 8))]:  # one long job at least runs to its end
         sub.cancel = True
     return out
 
 
-def submit_all(subs: list[Submission], stop: threading.Event, on_done: Callable[[Submission], None]) -> None:
+def submit_all(
+    subs: list[Submission], t0: float, stop: threading.Event, on_done: Callable[[Submission], None]
+) -> None:
     """Each user's uploads one after another (the gateway caps conversions in progress per user),
-    the users side by side; each job is followed (and maybe cancelled) until it ends."""
+    the users side by side; each accepted job is followed (and maybe cancelled) in a thread of its
+    own until it ends, and handed to ``on_done``. Returns once every upload was answered."""
     by_user: dict[str, list[Submission]] = {}
     for sub in subs:
         by_user.setdefault(sub.user.email, []).append(sub)
-    with ThreadPoolExecutor(max_workers=len(by_user) * 2) as pool:
-        for queue in by_user.values():
-            pool.submit(_user_session, queue, stop, on_done, pool)
+    sessions = [
+        threading.Thread(target=_user_session, args=(queue, t0, stop, on_done), daemon=True)
+        for queue in by_user.values()
+    ]
+    for thread in sessions:
+        thread.start()
+    for thread in sessions:
+        thread.join()
 
 
 def _user_session(
-    queue: list[Submission],
-    stop: threading.Event,
-    on_done: Callable[[Submission], None],
-    pool: ThreadPoolExecutor,
+    queue: list[Submission], t0: float, stop: threading.Event, on_done: Callable[[Submission], None]
 ) -> None:
     for sub in queue:
-        if stop.is_set():
-            return
+        if stop.wait(max(0.0, t0 + sub.at - time.monotonic())):
+            on_done(sub)
+            continue
         resp = sub.user.upload(sub.input.video, sub.input.options)
         sub.status = resp.status_code if resp is not None else None
         if resp is not None and resp.status_code == 202:
             sub.job_id = str(resp.json()["id"])
-            pool.submit(_follow, sub, stop, on_done)
+            threading.Thread(target=_follow, args=(sub, stop, on_done), daemon=True).start()
         else:
             on_done(sub)
 
