@@ -34,6 +34,7 @@ SETTLE = 8.0  # seconds more, in which a second email or a late message would sh
 CLEANUP_WAIT = 240.0  # seconds for the finalizers to remove every deleted job's objects and files
 UPLOAD_SPREAD = 0.6  # of the faults' window: uploads begin over its first part, faults hit every stage
 SHORT_RUN = 20  # N up to which the long input is 4 minutes of audio (10 above)
+PROBE_SECONDS = 1.0  # between the prober's requests while faults are injected
 FOLLOW_LIMIT = 900.0  # seconds after the faults end that a job may still be running before the soak gives up
 
 
@@ -92,7 +93,12 @@ def _soak(stack: Stack, env: dict[str, str], options: Options, console: Console)
     injector.start(t0)
     worker = threading.Thread(target=workload.submit_all, args=(subs, t0, stop, done), daemon=True)
     worker.start()
+    faults_over = threading.Event()
+    prober = threading.Thread(target=_probe, args=(users[0], faults_over), daemon=True)
+    prober.start()
     injector.join()
+    faults_over.set()
+    prober.join()
     console.print(f"  faults over at +{time.monotonic() - started:.0f} s; waiting for the jobs")
     _wait(lambda: len(finished) == len(subs), FOLLOW_LIMIT, console, "every job followed to its end")
     stop.set()
@@ -149,6 +155,13 @@ def _soak(stack: Stack, env: dict[str, str], options: Options, console: Console)
         "queues": [dataclasses.asdict(q) for q in queues],
         "answers": [dataclasses.asdict(a) for a in ledger.answers if a.status == 0 or a.status >= 500],
     }
+
+
+def _probe(user: User, over: threading.Event) -> None:
+    """GET /jobs once a second until the faults are over, not retried: what a client asking at any
+    moment of an outage is answered, even when no job of the workload is being followed then."""
+    while not over.wait(PROBE_SECONDS):
+        user.call("GET", "/jobs?limit=5", "/jobs", retry=False)
 
 
 def _outcomes(subs: list[Submission], users: list[User]) -> list[Outcome]:
