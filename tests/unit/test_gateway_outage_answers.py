@@ -35,3 +35,29 @@ def test_mongodb_unreachable_is_a_503_with_retry_after() -> None:
     assert resp.status_code == 503
     assert resp.headers["retry-after"] == "5"
     assert "database" in resp.json()["detail"]
+
+
+def test_mongodb_failing_for_its_storage_is_a_503_with_retry_after() -> None:
+    # FerretDB whose PostgreSQL is down answers every command with InternalError (code 1)
+    app = create_app(Settings(**SETTINGS))
+
+    @app.get("/storage-down")
+    async def storage_down() -> None:
+        raise pymongo.errors.OperationFailure("failed to connect to `user=postgres database=ferretdb`", 1)
+
+    resp = TestClient(app).get("/storage-down")
+
+    assert resp.status_code == 503
+    assert resp.headers["retry-after"] == "5"
+
+
+def test_a_command_mongodb_refuses_is_still_a_500() -> None:
+    app = create_app(Settings(**SETTINGS))
+
+    @app.get("/bad-query")
+    async def bad_query() -> None:
+        raise pymongo.errors.OperationFailure("unknown operator: $nope", 2)  # BadValue: our bug
+
+    resp = TestClient(app, raise_server_exceptions=False).get("/bad-query")
+
+    assert resp.status_code == 500
