@@ -1,8 +1,8 @@
 """`make chaos`, short: 12 conversions through the public API while 4 faults of a fixed seed hit the
 devstack (pod kills, server restarts); every invariant of the soak must hold.
 
-Measured on the 2-core devstack machine: about SMOKE_MINUTES minutes, the two Helm upgrades (two
-operator replicas, then the devstack's values again) included.
+Measured on the 2-core devstack machine (load about 5): 123 s, the two Helm upgrades (two operator
+replicas, then the devstack's values again) included; the soak itself 111 s.
 """
 
 from __future__ import annotations
