@@ -4,6 +4,7 @@ the faults as injected, the parked messages), and the table printed at the end."
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,11 @@ def markdown(record: Json) -> str:
         lines += ["## Failures", "", *failures, ""]
     lines += ["## Faults as injected", ""]
     lines += md_table(
-        ["at s", "kind", "outage s", "target", "lasted s", "note"],
+        ["planned at s", "began at s", "kind", "outage s", "target", "lasted s", "note"],
         [
             [
                 f["at"],
+                round(f["started"] - run["t0"], 1) if "t0" in run else None,
                 f["kind"],
                 f["outage"],
                 f["target"],
@@ -68,7 +70,15 @@ def markdown(record: Json) -> str:
     parked = [m for q in record["queues"] for m in q["parked"]]
     lines += [f"- `{m['routing_key']}`: {m['reason']}" for m in parked] or ["none"]
     lines += ["", "## Uploads", "", _counts(record["uploads"]), ""]
+    lines += ["## Outcomes by input", ""]
+    lines += md_table(["input", "upload", "phase", "reason", "jobs"], _outcome_rows(record["submissions"]))
+    lines += [""]
     return "\n".join(lines)
+
+
+def _outcome_rows(submissions: list[Json]) -> list[list[str | int | None]]:
+    seen = Counter((s["kind"], s["status"], s["phase"], s["reason"]) for s in submissions)
+    return [[*key, count] for key, count in sorted(seen.items(), key=str)]
 
 
 def _counts(counts: dict[str, int]) -> str:

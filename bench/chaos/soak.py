@@ -89,7 +89,7 @@ def _soak(stack: Stack, env: dict[str, str], options: Options, console: Console)
         with lock:
             finished.append(sub)
 
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     injector.start(t0)
     worker = threading.Thread(target=workload.submit_all, args=(subs, t0, stop, done), daemon=True)
     worker.start()
@@ -142,6 +142,7 @@ def _soak(stack: Stack, env: dict[str, str], options: Options, console: Console)
             **dataclasses.asdict(options),
             "seconds": round(time.monotonic() - started, 1),
             "users": len(users),
+            "t0": t0_wall,  # when the schedule's clock started (the faults' "at" counts from it)
             "load_before": load_before,
             "load_after": load_average(),
         },
