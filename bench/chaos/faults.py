@@ -154,7 +154,11 @@ class Injector:
             record.skipped = f"no running {component} container within {CONVERTER_WAIT:.0f} s"
             return
         record.target = pod
-        os.kill(container_pid(self.stack, container_id), signal.SIGKILL)
+        pid = container_pid(self.stack, container_id)
+        if pid is None:
+            record.skipped = f"{pod}'s container exited before the kill"
+            return
+        os.kill(pid, signal.SIGKILL)
         if component != "converter":
             time.sleep(KUBELET_NOTICES)
             wait_ready(kube, component, RECOVERY_TIMEOUT)
@@ -175,14 +179,23 @@ class Injector:
         return "", ""
 
 
-def container_pid(stack: Stack, container_id: str) -> int:
-    """The host pid of a container's first process, from ``crictl inspect``."""
+def container_pid(stack: Stack, container_id: str) -> int | None:
+    """The host pid of a running container's first process, from ``crictl inspect``; None if it
+    has exited since the API server last said it ran."""
     runtime = stack["containerd"]
     assert isinstance(runtime, Containerd)
     done = subprocess.run(
         CriCtl(runtime).argv("inspect", container_id), capture_output=True, text=True, check=True
     )
-    return int(json.loads(done.stdout)["info"]["pid"])
+    return running_pid(json.loads(done.stdout))
+
+
+def running_pid(inspected: dict[str, Any]) -> int | None:
+    """The pid in ``crictl inspect``'s answer, only for a running container: an exited one says
+    pid 0, and kill(0, SIGKILL) would kill the soak's own process group."""
+    state = (inspected.get("status") or {}).get("state")
+    pid = int((inspected.get("info") or {}).get("pid") or 0)
+    return pid if state == "CONTAINER_RUNNING" and pid > 1 else None
 
 
 def wait_ready(kube: Kube, component: str, timeout: float) -> None:

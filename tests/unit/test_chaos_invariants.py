@@ -93,3 +93,12 @@ def test_only_a_503_with_retry_after_during_an_outage_is_a_fine_5xx() -> None:
 
     assert check.failed == 3
     assert check.counts["no answer (connection)"] == 1
+
+
+def test_only_a_running_containers_pid_is_killed_never_pid_0() -> None:
+    running = {"status": {"state": "CONTAINER_RUNNING"}, "info": {"pid": 4242}}
+    exited = {"status": {"state": "CONTAINER_EXITED"}, "info": {"pid": 0}}
+
+    assert faults.running_pid(running) == 4242
+    assert faults.running_pid(exited) is None  # os.kill(0, ...) would hit the soak's own group
+    assert faults.running_pid({"status": {"state": "CONTAINER_RUNNING"}, "info": {}}) is None
