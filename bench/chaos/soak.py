@@ -65,6 +65,7 @@ def run(options: Options, console: Console) -> dict[str, Any]:
     try:
         return _soak(stack, env, options, console)
     finally:
+        stack.up()  # a server an interrupted fault left stopped starts again
         release.install()  # the devstack's own values again
         _one_operator(stack)
 
@@ -96,7 +97,13 @@ def _soak(stack: Stack, env: dict[str, str], options: Options, console: Console)
     faults_over = threading.Event()
     prober = threading.Thread(target=_probe, args=(users[0], faults_over), daemon=True)
     prober.start()
-    injector.join()
+    try:
+        injector.join()
+    except BaseException:  # interrupted (Ctrl-C): no further fault; the one under way ends first
+        injector.stop()
+        stop.set()
+        injector.join()
+        raise
     faults_over.set()
     prober.join()
     console.print(f"  faults over at +{time.monotonic() - started:.0f} s; waiting for the jobs")
