@@ -65,7 +65,9 @@ def run(options: Options, console: Console) -> dict[str, Any]:
     try:
         return _soak(stack, env, options, console)
     finally:
-        stack.up()  # a server an interrupted fault left stopped starts again
+        # a server an interrupted fault left stopped starts again (not the release: that would
+        # upgrade it to `make up`'s values before the install below does the same)
+        stack.up([name for name in stack.servers if name != release.name])
         release.install()  # the devstack's own values again
         _one_operator(stack)
 
