@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap up down status test lint chart-schema demo bench fuzz k9s screenshots clean-state
+.PHONY: help bootstrap up down status test lint chart-schema demo bench chaos fuzz k9s screenshots clean-state
 
 help:  ## list targets
 	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ demo: bootstrap  ## convert a generated sample video end to end and show the ema
 
 bench: bootstrap  ## run the benchmarks, write bench/results/
 	@$(PY) -m bench
+
+chaos: bootstrap  ## fault-injection soak on the devstack (N=60 FAULTS=16 SEED=random), write bench/results/chaos-<date>.*
+	@$(PY) -m bench.chaos --n $(or $(N),60) --faults $(or $(FAULTS),16) $(if $(SEED),--seed $(SEED))
 
 fuzz: bootstrap  ## fuzz the gateway's and auth's APIs from their OpenAPI documents (schemathesis), print totals
 	@$(PY) -m tests.fuzz $(PYTEST_ARGS)

@@ -174,7 +174,7 @@ def markdown(record: Json) -> str:
             out.append("")
         out += [f"- {note}" for note in section.get("notes", [])]
         for table in section.get("tables", []):
-            out += ["", f"### {table['title']}", "", *_md_table(table["columns"], table["rows"])]
+            out += ["", f"### {table['title']}", "", *md_table(table["columns"], table["rows"])]
     return "\n".join(out) + "\n"
 
 
@@ -182,7 +182,7 @@ def _load(values: Sequence[float] | None) -> str:
     return " / ".join(f"{v:.2f}" for v in values) if values else "?"
 
 
-def _md_table(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> list[str]:
+def md_table(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> list[str]:
     def cell(value: Cell) -> str:
         if value is None:
             return "-"

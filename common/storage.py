@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gridfs
 import pymongo
+import pymongo.errors
 from pymongo.database import Database
 
 from common.resources import CHUNK_SIZE, JOBS_COLLECTION, MP3S_BUCKET, VIDEOS_BUCKET
@@ -13,6 +14,33 @@ def database(uri: str, **client_options: object) -> Database:
     """The database named in ``uri`` (mongodb://host:port/NAME)."""
     client: pymongo.MongoClient = pymongo.MongoClient(uri, **client_options)  # type: ignore[arg-type]
     return client.get_default_database()
+
+
+# codes of a command the server could not serve for its own state, not for the command: retrying
+# later helps (MongoDB's InternalError is also what FerretDB answers while its PostgreSQL is down)
+UNAVAILABLE_CODES = frozenset(
+    {
+        1,  # InternalError
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        189,  # PrimarySteppedDown
+        10107,  # NotWritablePrimary
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+        13435,  # NotPrimaryNoSecondaryOk
+        13436,  # NotPrimaryOrSecondary
+    }
+)
+
+
+def server_unavailable(exc: pymongo.errors.PyMongoError) -> bool:
+    """Did the database fail for its own state (down, its storage down, stepping down), so that the
+    same request would succeed later, rather than refuse what we asked?"""
+    if isinstance(exc, pymongo.errors.ConnectionFailure):
+        return True
+    return isinstance(exc, pymongo.errors.OperationFailure) and exc.code in UNAVAILABLE_CODES
 
 
 def videos(db: Database) -> gridfs.GridFSBucket:

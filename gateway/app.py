@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from common import logs
 from common.logs import kv
 from common.resources import VIDEOS_BUCKET
+from common.storage import server_unavailable
 from gateway import jobs, metrics, page, security, storage
 from gateway.resources import Resources
 from gateway.routes import downloads, events, health, seed, sessions, webhooks
@@ -181,9 +182,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _problem(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), {"Retry-After": "5"})
 
     @app.exception_handler(pymongo.errors.ConnectionFailure)
-    async def mongo_down(request: Request, exc: pymongo.errors.ConnectionFailure) -> JSONResponse:
+    @app.exception_handler(pymongo.errors.OperationFailure)
+    async def mongo_down(request: Request, exc: pymongo.errors.PyMongoError) -> JSONResponse:
+        if not server_unavailable(exc):
+            raise exc  # a command the database refused: our bug, a 500 with its traceback
         log.warning(kv(event="mongo.unreachable", path=request.url.path, error=exc))
-        return _problem(status.HTTP_503_SERVICE_UNAVAILABLE, "The database is unreachable; try again.")
+        return _problem(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The database is unreachable; try again.",
+            {"Retry-After": "5"},
+        )
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(_: Request, exc: ClientDisconnect) -> Response:
