@@ -16,8 +16,8 @@ from rich.console import Console
 from bench.chaos import report, soak
 from devstack.stack import Stack
 
-# serial: it kills the release's pods and restarts shared servers (RabbitMQ, MongoDB's storage, ...)
-pytestmark = [pytest.mark.devstack, pytest.mark.serial, pytest.mark.slow]
+# alone: it kills the release's pods and restarts servers every test uses (RabbitMQ, MongoDB's storage, ...)
+pytestmark = [pytest.mark.devstack, pytest.mark.alone, pytest.mark.slow]
 
 N = 12
 FAULTS = 4
