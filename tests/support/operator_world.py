@@ -173,6 +173,17 @@ class OperatorWorld(World):
         )["items"]
         return sorted(events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
+    def events_once(self, name: str, *reasons: str, timeout: float = 15) -> list[dict[str, Any]]:
+        """events_of(name) once every one of ``reasons`` is among them: Kopf posts Events from a
+        queue of its own, a moment after the status change they go with."""
+
+        def recorded() -> list[dict[str, Any]] | None:
+            events = self.events_of(name)
+            return events if set(reasons) <= {e["reason"] for e in events} else None
+
+        found: list[dict[str, Any]] = wait_for(recorded, timeout, f"Events {', '.join(reasons)} on {name}")
+        return found
+
     # -- teardown ---------------------------------------------------------------------------------
 
     def close(self) -> None:

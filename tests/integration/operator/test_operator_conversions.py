@@ -83,9 +83,10 @@ def test_kubectl_get_cvj_shows_the_columns_with_real_values(world: OperatorWorld
 def test_describe_tells_the_story_in_events(world: OperatorWorld, media: Path) -> None:
     name = world.submit(media / "talk.mp4")
     world.wait_settled(name)
-    reasons = [e["reason"] for e in world.events_of(name)]
-    for expected in ("JobCreated", "Converting", "Converted", "OutcomePublished"):
-        assert expected in reasons, reasons
+    reasons = [
+        e["reason"]
+        for e in world.events_once(name, "JobCreated", "Converting", "Converted", "OutcomePublished")
+    ]
     assert not [r for r in reasons if r.startswith("Handler")], reasons  # Kopf's chatter stays out
     described = world.kubectl("describe", "cvj", name)
     assert "Converted talk.mp4 into 5.0 s of MP3 audio." in described.stdout
@@ -108,7 +109,7 @@ def test_video_without_audio_fails_after_one_attempt_with_a_clear_reason(
     assert world.mp3s_of(name) == []
     (event,) = world.tap.events_for(name)
     assert (event["type"], event["reason"]) == ("conversion.failed", "NoAudioStream")
-    warnings = [e for e in world.events_of(name) if e["type"] == "Warning"]
+    warnings = [e for e in world.events_once(name, "NoAudioStream") if e["type"] == "Warning"]
     assert [e["reason"] for e in warnings] == ["NoAudioStream"]
 
 

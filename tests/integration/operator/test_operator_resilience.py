@@ -59,7 +59,7 @@ def test_converter_killed_mid_way_is_retried_and_leaves_one_mp3(world: OperatorW
     chunks = world.db["mp3s.chunks"].count_documents({"files_id": stored["_id"]})
     assert chunks == -(-stored["length"] // CHUNK_SIZE)  # and no chunks of the killed attempt left over
     assert st["mp3Size"] == stored["length"]
-    reasons = [e["reason"] for e in world.events_of(name)]
+    reasons = [e["reason"] for e in world.events_once(name, "Converted")]
     assert reasons.count("Converting") >= 2 and "Converted" in reasons
 
 
