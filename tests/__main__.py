@@ -3,11 +3,11 @@
 Most tests share the devstack without disturbing it; they run first, on ``MP4MP3_TEST_WORKERS``
 pytest-xdist workers (default 3: on 2 cores most of a test's time is spent waiting on servers, pods
 and conversions), a test module per worker. Tests marked ``serial`` reconfigure what the others use
-(the chart's release) or time kills of operators; they run next, in two lanes side by side (their
-``xdist_group``: the release's, the operator worlds'), each lane one test at a time. Tests marked
-``alone`` stop what every test uses (the API server, the node); they run last, one at a time. The
-devstack is brought up once before the passes, and at the end only what this run started is
-stopped, as the ``devstack`` fixture does for a plain ``pytest``.
+(the chart's release) or time kills of operators; they run next, one at a time. Tests marked
+``alone`` stop or restart what every test uses (the API server, the node, the servers a chaos soak
+restarts); they run last, one at a time. The devstack is brought up once before the passes, and at
+the end only what this run started is stopped, as the ``devstack`` fixture does for a plain
+``pytest``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import subprocess
 import sys
 
 from devstack.stack import Stack
-from tests.conftest import SERIAL_LANES
 
 NO_TESTS = 5  # pytest's exit code when a pass selects nothing (e.g. only unit tests were named)
 INTERRUPTED = 2  # Ctrl-C: no further pass
@@ -32,7 +31,7 @@ def main(args: list[str]) -> int:
     # the slowest tests of each pass are listed at its end: where CI's minutes go
     passes = [
         ["-n", workers, "--dist", "loadfile", "-m", "not serial and not alone", "--durations=20"],
-        ["-n", str(len(SERIAL_LANES)), "--dist", "loadgroup", "-m", "serial", "--durations=0"],
+        ["-p", "no:xdist", "-m", "serial", "--durations=0"],
         ["-p", "no:xdist", "-m", "alone", "--durations=0"],
     ]
     codes = []

@@ -16,22 +16,6 @@ from devstack.servers.services import cluster_setup
 from devstack.stack import Stack
 from tests.support.world import Worlds
 
-SERIAL_LANES = ("release", "operators")  # the serial pass's lanes (python -m tests), side by side
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A serial test names its lane: without one, pytest-xdist's loadgroup would send it (and a
-    module's shared fixture with it) to any lane, beside tests it must not run with."""
-    for item in items:
-        if item.get_closest_marker("serial") is None:
-            continue
-        group = item.get_closest_marker("xdist_group")
-        lane = (group.args[0] if group.args else group.kwargs.get("name")) if group else None
-        if lane not in SERIAL_LANES:
-            raise pytest.UsageError(
-                f"{item.nodeid} is marked serial: mark it xdist_group with one of {', '.join(SERIAL_LANES)}"
-            )
-
 
 @pytest.fixture(scope="session")
 def devstack() -> Iterator[Stack]:

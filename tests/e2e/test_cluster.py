@@ -21,7 +21,7 @@ from tests.support.e2e_harness import Ended, User, converter_pods, upload, wait_
 
 # serial: each upgrades the release with other settings (a tiny memory limit, in conftest's
 # out_of_memory; a missing image)
-pytestmark = [pytest.mark.devstack, pytest.mark.e2e, pytest.mark.serial, pytest.mark.xdist_group("release")]
+pytestmark = [pytest.mark.devstack, pytest.mark.e2e, pytest.mark.serial]
 
 ChartSettings = Callable[..., AbstractContextManager[None]]
 JOBS = f"/apis/mp4mp3.io/v1alpha1/namespaces/{NAMESPACE}/conversionjobs"

@@ -19,7 +19,7 @@ from devstack.servers.release import NAMESPACE
 from tests.support.e2e_harness import Ended, User
 
 # serial: it upgrades the release with a tiny memory limit for a while (conftest's out_of_memory)
-pytestmark = [pytest.mark.devstack, pytest.mark.e2e, pytest.mark.serial, pytest.mark.xdist_group("release")]
+pytestmark = [pytest.mark.devstack, pytest.mark.e2e, pytest.mark.serial]
 
 ChartSettings = Callable[..., AbstractContextManager[None]]
 JOBS = f"/apis/mp4mp3.io/v1alpha1/namespaces/{NAMESPACE}/conversionjobs"

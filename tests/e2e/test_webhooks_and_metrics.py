@@ -28,7 +28,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.mark.serial  # it counts the release's metrics by one job: no other test's job may move them
-@pytest.mark.xdist_group("release")
 def test_a_job_reaches_its_webhook_once_and_moves_every_services_metrics(
     http: httpx.Client, urls: dict[str, str], devstack: Stack, receiver: Receiver
 ) -> None:

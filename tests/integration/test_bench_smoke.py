@@ -19,7 +19,7 @@ from devstack.config import ROOT
 from devstack.stack import Stack
 
 # serial: a benchmark (and its N concurrent uploads) measures nothing useful beside other tests
-pytestmark = [pytest.mark.devstack, pytest.mark.serial, pytest.mark.xdist_group("release")]
+pytestmark = [pytest.mark.devstack, pytest.mark.serial]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

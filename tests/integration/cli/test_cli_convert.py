@@ -178,7 +178,6 @@ def test_unknown_job_is_exit_7(cli: Cli) -> None:
 
 
 @pytest.mark.serial  # it races Ctrl-C against a conversion: beside other tests the conversion can win
-@pytest.mark.xdist_group("release")
 def test_ctrl_c_stops_the_cli_and_names_the_jobs_that_go_on(
     cli: Cli, videos: MakeVideo, tmp_path: Path
 ) -> None:

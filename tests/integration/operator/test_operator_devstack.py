@@ -26,7 +26,6 @@ pytestmark = pytest.mark.devstack
 
 # serial: the host operator watches the release's namespace beside the release's own operator
 @pytest.mark.serial
-@pytest.mark.xdist_group("release")
 def test_devstack_operator_converts_an_applied_conversionjob(
     devstack: Stack, admin: Kube, kubectl: list[str], media: Path
 ) -> None:

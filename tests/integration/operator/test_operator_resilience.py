@@ -24,12 +24,7 @@ from tests.support.world import Worlds
 
 # serial: kills and takeovers timed against peering lifetimes; pass 1's load would blur them (the
 # release's lane beside them is mostly waiting on backoffs and rollouts)
-pytestmark = [
-    pytest.mark.devstack,
-    pytest.mark.slow,
-    pytest.mark.serial,
-    pytest.mark.xdist_group("operators"),
-]
+pytestmark = [pytest.mark.devstack, pytest.mark.slow, pytest.mark.serial]
 
 
 def progress_between(world: OperatorWorld, name: str, low: int, high: int) -> int | None:
