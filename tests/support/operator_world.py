@@ -122,7 +122,10 @@ class OperatorWorld(World):
 
     def submit(self, video: Path, owner: str = "u-1", **spec: Any) -> str:
         """Store the video and kubectl-apply a ConversionJob for it; returns its name."""
-        manifest = self.manifest(self.put_video(video, owner), owner, **spec)
+        return self.apply(self.manifest(self.put_video(video, owner), owner, **spec))
+
+    def apply(self, manifest: dict[str, Any]) -> str:
+        """kubectl-apply a ConversionJob manifest; returns its name."""
         done = self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
         assert done.returncode == 0, done.stderr
         return str(manifest["metadata"]["name"])
