@@ -158,7 +158,11 @@ class Injector:
         if pid is None:
             record.skipped = f"{pod}'s container exited before the kill"
             return
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended between crictl's answer and the signal (a converter done)
+            record.skipped = f"{pod}'s container exited before the kill"
+            return
         if component != "converter":
             time.sleep(KUBELET_NOTICES)
             wait_ready(kube, component, RECOVERY_TIMEOUT)
