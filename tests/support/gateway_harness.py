@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack.config import LOOPBACK, ROOT
 from devstack.process import wait_until as wait_for
+from gateway.settings import Settings
 
 MiB = 1024 * 1024
 ISSUER, AUDIENCE = "mp4mp3-auth", "mp4mp3"
@@ -302,3 +303,19 @@ def multipart(
         yield f"\r\n--{boundary}--\r\n".encode()
 
     return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body()
+
+
+def gateway_settings(**overrides: Any) -> Settings:
+    """The gateway's settings for tests that build its app in-process: placeholders for the
+    required fields (nothing is reached), then ``overrides``."""
+    required: dict[str, Any] = {
+        "mongo_uri": "mongodb://h/db",
+        "amqp_url": "amqp://h",
+        "auth_url": "http://auth",
+        "jwks_url": "http://auth/jwks",
+        "jwt_issuer": "i",
+        "jwt_audience": "a",
+        "namespace": "n",
+        "public_url": "http://gw",
+    }
+    return Settings(**{**required, **overrides})

@@ -10,27 +10,14 @@ import pytest
 from gateway.limits import Usage, decide
 from gateway.settings import Settings
 from gateway.uploads import FORM_OVERHEAD, UploadRejected
+from tests.support.gateway_harness import gateway_settings
 
 MiB = 1024 * 1024
 
 
 def _settings(**limits: Any) -> Settings:
-    values: dict[str, Any] = {
-        "mongo_uri": "mongodb://h/db",
-        "amqp_url": "amqp://h",
-        "auth_url": "http://auth",
-        "jwks_url": "http://auth/jwks",
-        "jwt_issuer": "i",
-        "jwt_audience": "a",
-        "namespace": "n",
-        "public_url": "http://gw",
-        "max_upload_bytes": 100 * MiB,
-        "storage_quota_bytes": 0,
-        "jobs_in_flight": 0,
-        "uploads_per_hour": 0,
-        **limits,
-    }
-    return Settings(**values)
+    no_limits = {"storage_quota_bytes": 0, "jobs_in_flight": 0, "uploads_per_hour": 0}
+    return gateway_settings(max_upload_bytes=100 * MiB, **{**no_limits, **limits})
 
 
 def _usage(stored: int = 0, in_flight: int | None = 0, recent: int = 0, minutes_ago: float = 10) -> Usage:

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pymongo.errors
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
-from gateway.settings import Settings
-
-SETTINGS: dict[str, Any] = {
-    "mongo_uri": "mongodb://h/db",
-    "amqp_url": "amqp://h",
-    "auth_url": "http://auth",
-    "jwks_url": "http://auth/jwks",
-    "jwt_issuer": "i",
-    "jwt_audience": "a",
-    "namespace": "n",
-    "public_url": "http://gw",
-    "metrics_enabled": False,
-}
+from tests.support.gateway_harness import gateway_settings
 
 
 def test_mongodb_unreachable_is_a_503_with_retry_after() -> None:
-    app = create_app(Settings(**SETTINGS))
+    app = create_app(gateway_settings(metrics_enabled=False))
 
     @app.get("/down")
     async def down() -> None:
@@ -39,7 +25,7 @@ def test_mongodb_unreachable_is_a_503_with_retry_after() -> None:
 
 def test_mongodb_failing_for_its_storage_is_a_503_with_retry_after() -> None:
     # FerretDB whose PostgreSQL is down answers every command with InternalError (code 1)
-    app = create_app(Settings(**SETTINGS))
+    app = create_app(gateway_settings(metrics_enabled=False))
 
     @app.get("/storage-down")
     async def storage_down() -> None:
@@ -52,7 +38,7 @@ def test_mongodb_failing_for_its_storage_is_a_503_with_retry_after() -> None:
 
 
 def test_a_command_mongodb_refuses_is_still_a_500() -> None:
-    app = create_app(Settings(**SETTINGS))
+    app = create_app(gateway_settings(metrics_enabled=False))
 
     @app.get("/bad-query")
     async def bad_query() -> None:
