@@ -7,7 +7,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +112,6 @@ def audio_md5(path: Path) -> str:
 class Made:
     path: Path
     report: dict[str, Any]  # the termination message
-    seconds: float  # the converter process's wall time
 
 
 class ConverterRun:
@@ -144,11 +142,9 @@ class ConverterRun:
             "CONVERTER_TERMINATION_LOG": str(message),
             "CONVERTER_REPORT_PROGRESS": "false",
         }
-        started = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "converter_job"], env=env, capture_output=True, text=True, timeout=timeout
         )
-        seconds = time.monotonic() - started
         report = json.loads(message.read_text())
         assert done.returncode == 0, (report, done.stderr[-2000:])
         stored = self.db["mp3s.files"].find_one({"_id": ObjectId(report["mp3Id"])})
@@ -158,4 +154,4 @@ class ConverterRun:
         out = gridfs.GridFSBucket(self.db, bucket_name="mp3s", chunk_size_bytes=CHUNK_SIZE)
         with path.open("wb") as sink:
             out.download_to_stream(stored["_id"], sink)
-        return Made(path, report, seconds)
+        return Made(path, report)

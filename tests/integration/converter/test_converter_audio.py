@@ -87,7 +87,7 @@ def test_opus_and_flac_decode_with_their_codec_duration_tags_cover_and_chapters(
     assert ffprobe(bare.path)["chapters"] == [] and ID3(bare.path).getall("CHAP") == []
 
 
-def test_m4a_of_an_aac_video_is_copied_unchanged_in_a_fraction_of_the_encode_time(
+def test_m4a_of_an_aac_video_is_copied_unchanged_and_a_bitrate_forces_an_encode(
     converter: ConverterRun, media: Path
 ) -> None:
     video = media / "long.mp4"  # 2 minutes
@@ -101,5 +101,4 @@ def test_m4a_of_an_aac_video_is_copied_unchanged_in_a_fraction_of_the_encode_tim
     assert encoded.report["copied"] is False
     assert encoded.report["note"] == "a bitrate, channel count or sample rate was asked for"
     assert audio_md5(encoded.path) != audio_md5(video)
-    # the whole converter process (start, GridFS both ways) included: copying is no encode
-    assert copied.seconds < encoded.seconds / 2, (copied.seconds, encoded.seconds)
+    # what the copy saves in time is measured by `make bench` (audio: m4a-copy against m4a)
