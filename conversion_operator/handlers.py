@@ -125,8 +125,8 @@ async def converter_changed(
     **_: Any,
 ) -> None:
     conversions: Conversions = memo.conversions
-    await conversions.reconcile(*_key(body), converter_jobs, converter_pods)
-    if body.get("kind") == "Job":  # one finished, or was admitted: a slot may be free
+    finished = await conversions.reconcile(*_key(body), converter_jobs, converter_pods)
+    if finished or body.get("kind") == "Job":  # one finished, or was admitted: a slot may be free
         await conversions.admitter.poke(body["metadata"]["namespace"])
 
 

@@ -19,7 +19,7 @@ import kopf
 from common.logs import kv
 from common.phases import FAILED
 from common.resources import RETRY_ANNOTATION, mp3_id, series_job_name
-from conversion_operator import jobs, metrics, outcomes, retention, status, views
+from conversion_operator import jobs, metrics, outcomes, retention, status, troubles, views
 from conversion_operator.files import Files
 from conversion_operator.k8s import Kube
 from conversion_operator.queueing import Admitter
@@ -94,12 +94,13 @@ class Conversions:
 
     async def reconcile(
         self, namespace: str, name: str, jobs_index: JobsIndex, pods_index: PodsIndex
-    ) -> None:
-        """Mirror the Job and its pods into the ConversionJob's status, then publish its outcome."""
+    ) -> bool:
+        """Mirror the Job and its pods into the ConversionJob's status, then publish its outcome.
+        True when this call finished it (a conversion slot is free)."""
         async with self._lock(namespace, name):
             found = await self.kube.get_conversionjob(namespace, name)
             if found is None or found["metadata"].get("deletionTimestamp"):
-                return  # gone, or the finalizer's business now
+                return False  # gone, or the finalizer's business now
             cr = kopf.Body(cast(kopf.RawBody, found))
             uid, job_name = cr["metadata"]["uid"], series_job_name(name, _series(cr.status))
             candidates = jobs_index.get((namespace, name), ())
@@ -121,12 +122,13 @@ class Conversions:
             metrics.PHASES_SEEN.seen((namespace, name), desired.get("phase"))
             if patch:
                 await self.kube.patch_status(namespace, name, patch)
-            if job and job.outcome is None and desired["phase"] == "Failed":  # an image that never starts
-                await self.kube.delete_job(namespace, job.name)
+            if job and job.outcome is None and desired["reason"] == troubles.IMAGE_UNAVAILABLE:
+                await self.kube.delete_job(namespace, job.name)  # it would wait for its deadline
             for change in status.transitions(current, desired):
                 kopf.event(cr, type=change.type, reason=change.reason, message=change.message)
                 log.info(kv(job=name, event="job.transitioned", phase=desired["phase"], reason=change.reason))
             await self._publish_outcome(cr, {**current, **patch})
+            return current.get("phase") not in status.TERMINAL and desired["phase"] in status.TERMINAL
 
     async def _publish_outcome(self, cr: kopf.Body, st: Mapping[str, Any]) -> None:
         """At least once, and once in effect: a crash between publishing and recording it in the status

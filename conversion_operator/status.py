@@ -81,6 +81,7 @@ def next_status(
     if current.get("phase") in TERMINAL:
         return {**current, "observedGeneration": generation}
     pods = sorted(pods, key=lambda p: p.created)
+    decided = _decided(pods)  # the outcome the converter's own end decides, before the Job records it
     attempts = max(len(pods), (job.active + job.succeeded + job.failed) if job else 0)
     fields: Status = {"attempts": attempts}
     if job is not None:
@@ -95,16 +96,16 @@ def next_status(
         fields["queue"] = current.get("queue")
         message = queued_message(current.get("queue"), limits)
         fields["progress"] = 0
-    elif job.outcome == "Complete":
+    elif (job.outcome or decided) == "Complete":
         phase, reason, message = "Succeeded", "Converted", "The MP3 is ready."
-        fields.update(_result(pods), progress=100, finishedAt=job.finished_at)
+        fields.update(_result(pods), progress=100, finishedAt=job.finished_at or _ended_at(pods, now))
         fields["mp3Id"] = fields["mp3Id"] or mp3_id
         if fields.get("audioSeconds") is not None:
             message = succeeded_message(filename, fields, _report(pods))
-    elif job.outcome == "Failed":
+    elif (job.outcome or decided) == "Failed":
         phase = "Failed"
         reason, message = failure(job, pods, limits, attempts)
-        fields["finishedAt"] = job.finished_at
+        fields["finishedAt"] = job.finished_at or _ended_at(pods, now)
     elif stuck := troubles.image_trouble(pods, limits.image):  # the Job would wait for its deadline
         phase, reason, message = "Failed", stuck.reason, stuck.message
         fields["finishedAt"] = iso(now)
@@ -248,6 +249,26 @@ def _result(pods: Sequence[PodView]) -> Status:
         "inputLoudness": report.get("inputLoudness"),
     }
     return {k: v for k, v in result.items() if v is not None or k in ("mp3Id", "mp3Size", "audioSeconds")}
+
+
+def _decided(pods: Sequence[PodView]) -> str | None:
+    """The outcome ("Complete" or "Failed") the newest pod's end decides for its Job, about a second
+    before the Job controller records it: the converter stored the MP3 (its report names it), or it
+    refused the video (the bad-input code with its reason: the Job's pod failure policy fails the
+    Job on it). Any other end (a crash, a kill) is the Job's to judge, as are retries and deadlines;
+    and once the Job has a verdict, the Job's stands."""
+    last = pods[-1] if pods else None
+    if last is None:
+        return None
+    if last.phase == "Succeeded" and last.report.get("mp3Id"):
+        return "Complete"
+    if last.phase == "Failed" and last.exit_code == BAD_INPUT and last.report.get("reason"):
+        return "Failed"
+    return None
+
+
+def _ended_at(pods: Sequence[PodView], now: dt.datetime) -> str:
+    return (pods[-1].finished_at if pods else None) or iso(now)
 
 
 def _still_this_attempt(pod: PodView, attempts: int, limits: Limits) -> bool:

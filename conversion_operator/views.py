@@ -25,6 +25,7 @@ class PodView:
     exit_code: int | None = None
     message: str | None = None  # the termination message
     started_at: str | None = None
+    finished_at: str | None = None  # when its container ended (whole seconds)
     terminated_reason: str | None = None  # e.g. OOMKilled (troubles.py)
     waiting_reason: str | None = None  # e.g. ErrImageNeverPull (troubles.py)
     waiting_message: str | None = None
@@ -75,6 +76,7 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         exit_code=terminated.get("exitCode"),
         message=terminated.get("message"),
         started_at=terminated.get("startedAt") or running.get("startedAt"),
+        finished_at=terminated.get("finishedAt"),
         terminated_reason=terminated.get("reason"),
         waiting_reason=waiting.get("reason"),
         waiting_message=waiting.get("message"),

@@ -55,6 +55,8 @@ def analyse(batch: Batch, jobs: list[Job], floor: dict[str, float], loads: dict[
             "MP3 stored -> pod exited": _dist(spans("conversion_done", "pod_exited")),
             "pod exited -> Job Complete": _dist(spans("pod_exited", "job_complete")),
             "Job Complete -> CR Succeeded": _dist(spans("job_complete", "cr_succeeded")),
+            # the operator settles from the pod's end, not the Job's (negative: before Job Complete)
+            "pod exited -> CR Succeeded": _dist(spans("pod_exited", "cr_succeeded")),
         },
         "makespan_seconds": stats.rounded(makespan),
         "jobs_per_minute": stats.rounded(jobs_per_minute, 1),

@@ -12,6 +12,7 @@ from bench.report import Chart, Section, Table, Target
 
 OVERHEAD_TARGET = 2.0  # seconds, p50 at N=1
 
+SETTLE_TARGETS = {"p50": 0.3, "p95": 1.0}  # seconds, pod exited -> CR Succeeded at the largest N
 COLLAPSE_RATIO = 0.8  # jobs/minute at the largest N vs the middle N: below this, it collapsed
 
 
@@ -193,6 +194,17 @@ def _targets(results: dict[str, Any]) -> list[Target]:
             COLLAPSE_RATIO,
             "x",
             "no collapse: throughput holds as concurrency grows",
+        ),
+        *(
+            Target(
+                f"pod exited -> CR Succeeded {q} ({labels[-1]})",
+                last["inside"]["pod exited -> CR Succeeded"][q],
+                "<=",
+                limit,
+                "s",
+                "the operator settles a job from its converter pod's end",
+            )
+            for q, limit in SETTLE_TARGETS.items()
         ),
         Target(
             f"jobs emailed ({labels[-1]})",

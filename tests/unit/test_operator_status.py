@@ -93,6 +93,47 @@ def test_bad_input_fails_with_the_converters_own_words() -> None:
     assert conditions(st) == {"Progressing": "False", "Complete": "False", "Failed": "True"}
 
 
+def test_a_converter_that_stored_its_mp3_settles_it_before_the_job_records_complete() -> None:
+    said = report(mp3Id="abc", size=1234, audioSeconds=5.04)
+    done = pod("a", "Succeeded", exit_code=0, message=said, finished_at="2026-05-01T12:00:09Z")
+    st = desired(job=job(active=1), pods=[done])  # the Job controller has not counted it yet
+    assert (st["phase"], st["reason"], st["mp3Id"], st["mp3Size"], st["progress"]) == (
+        "Succeeded",
+        "Converted",
+        "abc",
+        1234,
+        100,
+    )
+    assert (st["finishedAt"], st["duration"]) == ("2026-05-01T12:00:09Z", "9s")  # the pod's end
+    assert st["message"] == "Converted talk.mp4 into 5.0 s of MP3 audio."
+
+
+def test_a_refused_video_fails_from_the_pod_before_the_job_records_failed() -> None:
+    said = report(reason="NoAudioStream", message="The video has no audio track to convert.")
+    refused = pod("a", "Failed", exit_code=BAD_INPUT, message=said, finished_at="2026-05-01T12:00:03Z")
+    st = desired(job=job(active=1), pods=[refused])
+    assert (st["phase"], st["reason"], st["attempts"], st["finishedAt"]) == (
+        "Failed",
+        "NoAudioStream",
+        1,
+        "2026-05-01T12:00:03Z",
+    )
+    assert st["message"] == "The video has no audio track to convert."
+
+
+def test_other_ends_wait_for_the_jobs_verdict_and_the_jobs_verdict_stands() -> None:
+    # a crash on the last attempt: the Job decides (a disruption would not count as an attempt)
+    crashed = report(reason="StorageUnavailable", message="The file store did not answer.")
+    last = pod("a", "Failed", exit_code=1, message=crashed)
+    assert desired(job=job(active=1), pods=[last], limits=Limits(0, 1800))["phase"] == "Running"
+    # exit 0 without the converter's report names no MP3: not the converter's success
+    assert desired(job=job(active=1), pods=[pod("a", "Succeeded", exit_code=0)])["phase"] == "Running"
+    # the Job's deadline passed as the converter finished: the Job's verdict is the one told
+    stored = pod("a", "Succeeded", exit_code=0, message=report(mp3Id="abc", size=1, audioSeconds=1.0))
+    late = desired(job=job(outcome="Failed", reason="DeadlineExceeded"), pods=[stored])
+    assert (late["phase"], late["reason"]) == ("Failed", "DeadlineExceeded")
+
+
 def test_exhausted_retries_fail_with_the_last_attempts_words() -> None:
     said = report(reason="StorageUnavailable", message="The file store did not answer.")
     pods = [

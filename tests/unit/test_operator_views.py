@@ -36,6 +36,7 @@ def test_pod_view_reads_the_converters_exit_code_and_message() -> None:
                             "exitCode": 10,
                             "message": report(reason="NoAudioStream"),
                             "startedAt": T0,
+                            "finishedAt": "2026-05-01T12:00:04Z",
                         }
                     },
                 }
@@ -44,6 +45,7 @@ def test_pod_view_reads_the_converters_exit_code_and_message() -> None:
     }
     view = views.pod_view(raw)
     assert (view.phase, view.exit_code, view.job_uid, view.started_at) == ("Failed", 10, "job-uid", T0)
+    assert view.finished_at == "2026-05-01T12:00:04Z"
     assert view.report == {"reason": "NoAudioStream"}
     assert pod("p", "Failed", message="Traceback (most recent call last): ...").report == {}
 
