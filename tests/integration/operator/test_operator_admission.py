@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from common.phases import TERMINAL
 from common.resources import JOB_LABEL
 from devstack.process import wait_until as wait_for
 from tests.support.operator_world import OperatorWorld, play_converter
@@ -33,16 +34,18 @@ def admitted(world: OperatorWorld, name: str) -> bool:
 
 
 def running_names(world: OperatorWorld) -> set[str]:
-    """ConversionJobs whose converter Job is admitted and not finished."""
+    """ConversionJobs whose converter Job is admitted and not finished: neither the Job nor the
+    ConversionJob (settled from its pod's end, a moment before the Job records it) says it ended."""
     jobs = world.admin.get(f"/apis/batch/v1/namespaces/{world.namespace}/jobs", labelSelector=JOB_LABEL)[
         "items"
     ]
-    return {
+    admitted = {
         j["metadata"]["labels"][JOB_LABEL]
         for j in jobs
         if j["spec"].get("suspend") is False
         and not any(c["type"] in ("Complete", "Failed") for c in j.get("status", {}).get("conditions") or [])
     }
+    return {name for name in admitted if world.status(name).get("phase") not in TERMINAL}
 
 
 def test_fairness_a_late_users_job_starts_within_one_slot_playing_the_converter(

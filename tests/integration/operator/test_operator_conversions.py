@@ -12,6 +12,7 @@ import yaml
 from bson import ObjectId
 
 from common.resources import CHUNK_SIZE, mp3_id
+from devstack.process import wait_until as wait_for
 from tests.support.operator_harness import audio_seconds, ffprobe, top_level_atoms
 from tests.support.operator_world import OperatorWorld
 
@@ -102,10 +103,14 @@ def test_video_without_audio_fails_after_one_attempt_with_a_clear_reason(
     assert st["message"] == "The video has no audio track to convert."
     assert st["attempts"] == 1
     assert len(world.objects("pods", name)) == 1  # failed at once: no retry of bad input
-    (job,) = world.objects("jobs", name)
-    assert any(
-        c["type"] == "Failed" and c["reason"] == "PodFailurePolicy" for c in job["status"]["conditions"]
-    )
+
+    def job_failed_by_policy() -> bool:  # recorded a moment after the pod's end settled the job
+        (job,) = world.objects("jobs", name)
+        conditions = job.get("status", {}).get("conditions") or []
+        return any(c["type"] == "Failed" and c["reason"] == "PodFailurePolicy" for c in conditions)
+
+    wait_for(job_failed_by_policy, 30, "the Job to fail by its pod failure policy")
+    assert len(world.objects("pods", name)) == 1
     assert world.mp3s_of(name) == []
     (event,) = world.tap.events_for(name)
     assert (event["type"], event["reason"]) == ("conversion.failed", "NoAudioStream")
