@@ -24,6 +24,7 @@ from gateway.k8s import ConversionJobs
 from gateway.limits import UserLimits
 from gateway.resources import Indexes, Resources
 from gateway.settings import Settings, get_settings
+from gateway.storage import BatchSlots
 
 
 def _resources(request: Request) -> Resources:
@@ -58,6 +59,10 @@ def get_indexes(resources: _ResourcesDep) -> Indexes:
     return resources.indexes
 
 
+def get_batch_slots(resources: _ResourcesDep) -> BatchSlots:
+    return resources.batch_slots
+
+
 def get_watch_http(resources: _ResourcesDep) -> httpx.AsyncClient:
     return resources.watch_http
 
@@ -68,6 +73,7 @@ def get_verifier(resources: _ResourcesDep) -> TokenVerifier:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DbDep = Annotated[Database, Depends(get_db)]
+BatchSlotsDep = Annotated[BatchSlots, Depends(get_batch_slots)]
 JobsDep = Annotated[JobService, Depends(get_jobs)]
 PublisherDep = Annotated[Publisher, Depends(get_publisher)]
 ConversionJobsDep = Annotated[ConversionJobs, Depends(get_conversion_jobs)]

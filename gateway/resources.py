@@ -59,6 +59,7 @@ class Resources:
     jobs: JobService
     indexes: Indexes
     watch_http: httpx.AsyncClient  # long-lived watches (GET /jobs/events), apart from short calls
+    batch_slots: storage.BatchSlots  # the upload batches this process holds at once
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:
@@ -109,6 +110,7 @@ class Resources:
             jobs,
             indexes,
             watch_http,
+            storage.BatchSlots(settings.upload_memory_bytes, settings.upload_batch_bytes),
         )
 
     async def close(self) -> None:

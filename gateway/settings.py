@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     upload_batch_bytes: int = Field(
         2 * MiB, ge=128 * 1024, le=32 * MiB, description="GridFS chunks inserted per round trip"
     )
+    upload_memory_bytes: int = Field(
+        64 * MiB,
+        ge=8 * MiB,
+        description="Memory all uploads in progress may hold together (their batches on the way to "
+        "GridFS); more concurrent uploads wait their turn instead of growing the process",
+    )
     drain_limit_bytes: int = Field(
         64 * MiB,
         ge=0,

@@ -93,10 +93,31 @@ def keep_copy(db: Database, file: StoredFile) -> Any:
         # another upload took the stale entry over first: read it again
 
 
+COPIES_PER_BATCH = 4  # a batch in flight is held about this many times over (buffer, slices, BSON)
+
+
+class BatchSlots:
+    """How many upload batches one gateway process holds at once, all uploads together, so that
+    its memory stays flat however many uploads arrive: a writer takes a slot before it buffers a
+    batch and gives it back once that batch is stored. An upload that finds none free waits
+    without reading, and TCP slows its client down; the others go on at full speed."""
+
+    def __init__(self, memory_bytes: int, batch_bytes: int) -> None:
+        self.slots = max(2, memory_bytes // (COPIES_PER_BATCH * batch_bytes))
+        self._free = asyncio.Semaphore(self.slots)
+
+    async def take(self) -> None:
+        await self._free.acquire()
+
+    def give_back(self) -> None:
+        self._free.release()
+
+
 class GridFSWriter:
     """One file streamed into a GridFS bucket: ``await write(data)`` as bytes arrive, then
     ``commit`` (the file appears) or ``abort`` (nothing is left). Size and sha256 are computed on
-    the way. At most two batches are in memory: the one being inserted and the one filling up."""
+    the way. At most two batches are in memory: the one being inserted and the one filling up;
+    with ``slots``, each of them holds one of the process's batch slots."""
 
     def __init__(
         self,
@@ -106,8 +127,11 @@ class GridFSWriter:
         file_id: ObjectId | None = None,
         batch_bytes: int = 2 * 1024 * 1024,
         chunk_size: int = CHUNK_SIZE,
+        slots: BatchSlots | None = None,
     ) -> None:
         self.id = file_id or ObjectId()
+        self._slots = slots
+        self._holding = False  # a slot for the batch filling up
         self._db = db
         self._bucket = bucket
         self._files: Collection = db[f"{bucket}.files"]
@@ -126,11 +150,15 @@ class GridFSWriter:
         return self._size
 
     async def write(self, data: bytes) -> None:
+        if self._slots is not None and not self._holding:
+            await self._slots.take()  # room for one more batch in this process, or wait for it
+            self._holding = True
         self._size += len(data)
         self._buffer += data
         if len(self._buffer) >= self._batch:
-            await self._send(bytes(self._buffer[: self._batch]))
+            batch = memoryview(self._buffer)[: self._batch].tobytes()
             del self._buffer[: self._batch]
+            await self._send(batch)
 
     async def commit(self, filename: str, metadata: Mapping[str, Any]) -> StoredFile:
         """Insert what is left and the ``files`` document; returns the stored file."""
@@ -159,16 +187,31 @@ class GridFSWriter:
         with contextlib.suppress(Exception):  # a failed insert may be why we abort: clean up anyway
             await self._wait()
         self._buffer = bytearray()
+        self._give_back()
         await anyio.to_thread.run_sync(delete_file, self._db, self._bucket, self.id)
         self._done = True
 
     async def _send(self, data: bytes) -> None:
         await self._wait()
         if not data:
+            self._give_back()
             return
         first = self._next_n
         self._next_n += -(-len(data) // self._chunk_size)
-        self._pending = asyncio.ensure_future(anyio.to_thread.run_sync(self._insert, data, first))
+        slot, self._holding = self._holding, False  # the insert gives the batch's slot back
+        self._pending = asyncio.ensure_future(self._store(data, first, slot))
+
+    async def _store(self, data: bytes, first: int, slot: bool) -> None:
+        try:
+            await anyio.to_thread.run_sync(self._insert, data, first)
+        finally:
+            if slot and self._slots is not None:
+                self._slots.give_back()
+
+    def _give_back(self) -> None:
+        if self._holding and self._slots is not None:
+            self._slots.give_back()
+        self._holding = False
 
     async def _wait(self) -> None:
         if self._pending is not None:

@@ -45,7 +45,7 @@ from gateway.options import (
     parse_options,
 )
 from gateway.settings import Settings
-from gateway.storage import GridFSWriter, StoredFile
+from gateway.storage import BatchSlots, GridFSWriter, StoredFile
 
 log = logging.getLogger("gateway.uploads")
 
@@ -175,11 +175,17 @@ class _VideoTarget(BaseTarget):
 
 
 async def receive(
-    request: Request, db: Database, settings: Settings, user: User, room: Room | None = None
+    request: Request,
+    db: Database,
+    settings: Settings,
+    user: User,
+    slots: BatchSlots,
+    room: Room | None = None,
 ) -> ReceivedUpload:
     """Read the whole multipart body of ``request`` into GridFS; the video is committed only if
-    everything about the upload is acceptable. ``room``: how much this user may store now (the
-    upload cap unless their quota leaves less)."""
+    everything about the upload is acceptable. ``slots``: the process's upload batches (its memory
+    for uploads). ``room``: how much this user may store now (the upload cap unless their quota
+    leaves less)."""
     room = room or Room(
         settings.max_upload_bytes,
         f"The video is larger than the limit of {human(settings.max_upload_bytes)}.",
@@ -193,7 +199,7 @@ async def receive(
     declared = content_length(request)
     if declared is not None and declared > room.max_bytes + FORM_OVERHEAD:  # refused without reading a byte
         raise UploadRejected(status.HTTP_413_CONTENT_TOO_LARGE, room.too_large, close=True)
-    writer = GridFSWriter(db, VIDEOS_BUCKET, batch_bytes=settings.upload_batch_bytes)
+    writer = GridFSWriter(db, VIDEOS_BUCKET, batch_bytes=settings.upload_batch_bytes, slots=slots)
     body = _Body(request, settings.upload_idle_timeout_seconds)
     started = time.monotonic()
     try:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from gateway import uploads
-from gateway.deps import CurrentUser, DbDep, JobsDep, LimitsDep, SettingsDep
+from gateway.deps import BatchSlotsDep, CurrentUser, DbDep, JobsDep, LimitsDep, SettingsDep
 from gateway.options import form_properties
 from gateway.schemas import Job, JobPage, problems
 
@@ -74,6 +74,7 @@ async def create_job(
     user: CurrentUser,
     db: DbDep,
     settings: SettingsDep,
+    slots: BatchSlotsDep,
     jobs: JobsDep,
     limits: LimitsDep,
     response: Response,
@@ -84,7 +85,7 @@ async def create_job(
 ) -> Job:
     # also the seed's POST /upload (routes/seed.py); no docstring: it would become /upload's description
     room = await limits.room(user, uploads.content_length(request))  # before one byte is read
-    upload = await uploads.receive(request, db, settings, user, room)
+    upload = await uploads.receive(request, db, settings, user, slots, room)
     job = await jobs.submit(user, upload, fresh)
     await limits.note_upload(user)
     response.headers["Location"] = job.url
