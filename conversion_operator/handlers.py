@@ -81,7 +81,9 @@ async def start_services(cfg: Settings) -> tuple[Conversions, list[Callable[[], 
         cfg.requested_retry_delay_ms,
     )
     consumer.start()
-    return Conversions(cfg, kube, files, publisher), [consumer.stop, publisher.stop, files.close, kube.close]
+    conversions = Conversions(cfg, kube, files, publisher)
+    closers = [conversions.admitter.close, consumer.stop, publisher.stop, files.close, kube.close]
+    return conversions, closers
 
 
 @kopf.on.cleanup()

@@ -1,8 +1,10 @@
 """The admission pass (admission.py's plan, applied): list the namespace's ConversionJobs and
 converter Jobs, unsuspend the Jobs the plan admits, write every other queued job's place.
 
-Passes run one at a time per process; a pass asked for while one runs is done once after it
-(``Admitter.poke`` coalesces). The state is the cluster's, listed fresh on each pass: the Jobs'
+Passes run one at a time per process, in the admitter's own task: ``Admitter.poke`` asks for
+one and returns at once, so no handler (and no later event of its Job or pod) waits behind other
+jobs' admissions; pokes while a pass runs are coalesced into one more pass after it. The places
+are written a few at a time. The state is the cluster's, listed fresh on each pass: the Jobs'
 ``spec.suspend`` says what runs, so two replicas (only one acts, Kopf's peering) or a restart need
 nothing handed over. Only handlers poke, so a replica that Kopf's peering pauses admits nothing.
 """
@@ -25,6 +27,7 @@ from conversion_operator.settings import Settings
 
 log = logging.getLogger("operator.admission")
 Locked = Callable[[str, str], asyncio.Lock]  # the per-ConversionJob lock (reconcile.py)
+PLACE_WRITERS = 8  # queued jobs' places written at once (a read and a patch each)
 
 
 def current_jobs(crs: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -68,20 +71,34 @@ def _finished(job: Mapping[str, Any]) -> bool:
 class Admitter:
     def __init__(self, settings: Settings, kube: Kube, locked: Locked) -> None:
         self.settings, self.kube, self.locked = settings, kube, locked
-        self._running = asyncio.Lock()
-        self._wanted = False
+        self._wanted: set[str] = set()  # namespaces a pass is asked for
+        self._woken = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
 
     async def poke(self, namespace: str) -> None:
-        """Run a pass now, or once more after the one running (which may have listed too early)."""
+        """Ask for a pass over ``namespace`` (after the one running, which may have listed too
+        early); it runs in the admitter's task, this returns at once."""
         if self.settings.admission != "operator":
             return  # Kueue admits
-        self._wanted = True
-        if self._running.locked():
-            return
-        async with self._running:
+        self._wanted.add(namespace)
+        self._woken.set()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work(), name="admission")
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    async def _work(self) -> None:
+        while True:
+            await self._woken.wait()
+            self._woken.clear()
             while self._wanted:
-                self._wanted = False
-                await self._pass(namespace)
+                namespace = self._wanted.pop()
+                try:
+                    await self._pass(namespace)
+                except Exception as exc:  # the next poke (at the latest the resync's) tries again
+                    log.warning(kv(event="admission.pass_failed", namespace=namespace, error=repr(exc)))
 
     async def _pass(self, namespace: str) -> None:
         crs = await self.kube.list_conversionjobs(namespace)
@@ -95,9 +112,13 @@ class Admitter:
             await self.kube.unsuspend_job(namespace, job["metadata"]["name"])
             owner = cr["spec"]["owner"]["userId"]
             log.info(kv(job=name, event="job.admitted", owner=owner, running=sum(running.values())))
-        for name, place in plan.places.items():
-            cr, _ = pairs[name]
-            await self._write_place(namespace, name, asdict(place), cr)
+        writers = asyncio.Semaphore(PLACE_WRITERS)
+
+        async def write(name: str, place: dict[str, Any]) -> None:
+            async with writers:
+                await self._write_place(namespace, name, place, pairs[name][0])
+
+        await asyncio.gather(*(write(name, asdict(place)) for name, place in plan.places.items()))
 
     async def _write_place(
         self, namespace: str, name: str, place: dict[str, Any], cr: Mapping[str, Any]
