@@ -3,7 +3,7 @@ outside the cluster, the pod's ServiceAccount inside), the TLS context for plain
 which failures are worth a retry. Each service keeps its own calls.
 
 The official ``kubernetes`` package is imported only by ``load_configuration``: the converter, which
-must start fast, talks to the API server with httpx and never loads it.
+must start fast, talks to the API server with the standard library's http.client and never loads it.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ def in_cluster_url(environ: Mapping[str, str] = os.environ) -> str | None:
 def tls_context(
     ca_file: str | None, verify: bool = True, cert_file: str | None = None, key_file: str | None = None
 ) -> ssl.SSLContext:
-    """The TLS context for an httpx client of the API server: its CA (the system's when none is
-    given), no verification only when the kubeconfig says so, a client certificate when it has one."""
+    """The TLS context for a plain HTTP client of the API server (httpx, http.client): its CA (the
+    system's when none is given), no verification only when the kubeconfig says so, a client
+    certificate when it has one."""
     tls = ssl.create_default_context(cafile=ca_file) if ca_file else ssl.create_default_context()
     if not verify:
         tls.check_hostname = False
