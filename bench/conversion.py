@@ -238,8 +238,9 @@ def _section(
         notes=[f"{c.name}: {c.what}." for c in CONTENDERS]
         + [
             f"The converter's interpreter alone (python -c 'import converter_job.__main__', the Job's "
-            f"imports: pydantic, pymongo, httpx): {alone['cpu']} CPU-s, {alone['wall']} s wall, "
-            f"{alone['peak_tree_rss_mb']} MB RSS; the rest of its cost is ffprobe twice and ffmpeg.",
+            f"imports: pymongo above all): {alone['cpu']} CPU-s, {alone['wall']} s wall, "
+            f"{alone['peak_tree_rss_mb']} MB RSS; the rest of its cost is one ffprobe of the video, "
+            "ffmpeg, and mutagen reading the MP3.",
             "Ratios are medians of per-round ratios (each round runs the contenders back to back); "
             "CPU is user+system of the whole process tree (wait4); peak tree RSS is sampled every "
             "20 ms and sums every process of the tree.",

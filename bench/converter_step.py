@@ -3,8 +3,8 @@ local file (``--output``: a ConversionJob's ``spec.output``, with its cover, lou
 
 The steps of ``converter_job.run._convert_in`` between the GridFS download and the GridFS upload,
 with the same functions, defaults and a progress reporter that reports nowhere: probe the video,
-check it has audio, convert (ffmpeg engine, ``-progress`` parsed), probe and check the MP3. Run as
-its own process that imports what the Job's entry point imports (pymongo and httpx included,
+check it has audio, convert (ffmpeg engine, ``-progress`` parsed), read (mutagen) and check the
+MP3. Run as its own process that imports what the Job's entry point imports (pymongo included,
 though unused here), so its cost counts the interpreter a converter pod pays for too.
 """
 
@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
             output = Output(bitrate=args.bitrate)
             convert(args.engine, ffmpeg, args.src, args.dst, output, span, on_progress, info.sample_rate)
         else:
+            output = Output.model_validate(json.loads(args.output))
             span = _with_extras(ffmpeg, args.src, args.dst, json.loads(args.output), info, span, defaults)
-        made = probe.probe(ffprobe, args.dst)
+        made = probe.read_output(args.dst, output.format)
         probe.check_output(made, span.expected, float(defaults["duration_tolerance"]))
     except ConversionFailure as exc:
         print(f"{exc.reason}: {exc.message}", file=sys.stderr)

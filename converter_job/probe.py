@@ -1,4 +1,10 @@
-"""What ffprobe says about a file, and what that means for the conversion (pure but for ``probe``)."""
+"""What a file holds, and what that means for the conversion (pure but for ``probe`` and
+``read_output``): the input as ffprobe sees it, the converted file as mutagen reads it.
+
+mutagen, not a second ffprobe, for the output: it is in the converter already (tagging.py), reads
+the four formats' headers in-process (an ffprobe process costs ~0.07 CPU-s and, on a loaded
+machine, up to a second of wall; measured) and agrees with ffprobe on their durations within
+0.03 s (M4A: mutagen does not subtract the encoder's priming)."""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ from converter_job.errors import BadInput, ConversionFailure
 from converter_job.spec import Trim
 
 PROBE_TIMEOUT = 120  # seconds; ffprobe reads headers only, so this is generous
+# per output format, the codec it must hold (ffprobe's name for it)
+OUTPUT_CODECS = {"mp3": "mp3", "m4a": "aac", "opus": "opus", "flac": "flac"}
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,21 @@ def window(info: MediaInfo, trim: Trim | None) -> Window:
     return Window(start, end, stop - start)
 
 
+def read_output(path: Path, fmt: str) -> MediaInfo:
+    """The converted file as ``check_output`` takes it: no audio stream when it holds no audio of
+    ``fmt``'s codec (a header-only MP3, an M4A without an AAC track, a file that is not ``fmt``)."""
+    from mutagen import MutagenError
+
+    try:
+        info = _open_output(path, fmt).info
+    except (MutagenError, OSError):
+        return MediaInfo(fmt, None, 0, None)
+    if (fmt == "mp3" and info.layer != 3) or (fmt == "m4a" and not info.codec.startswith("mp4a.40.")):
+        return MediaInfo(fmt, None, 0, None)  # MPEG layer 1 or 2; ALAC or another codec in the MP4
+    # the length and codec only: what the check needs (mutagen says 2 channels for a mono M4A)
+    return MediaInfo(fmt, info.length, 1, info.length, OUTPUT_CODECS[fmt])
+
+
 def check_output(info: MediaInfo, expected: float | None, tolerance: float) -> float:
     """The MP3's duration, once it is shown to be the audio it was made from."""
     actual = info.audio_seconds
@@ -131,3 +154,22 @@ def _seconds(value: object) -> float | None:
     except ValueError:
         return None
     return seconds if seconds >= 0 else None
+
+
+def _open_output(path: Path, fmt: str) -> Any:
+    """mutagen's reader of ``fmt``, imported alone: an MP3's check loads no MP4 or Ogg code."""
+    if fmt == "mp3":
+        from mutagen.mp3 import MP3
+
+        return MP3(path)
+    if fmt == "m4a":
+        from mutagen.mp4 import MP4
+
+        return MP4(path)
+    if fmt == "opus":
+        from mutagen.oggopus import OggOpus
+
+        return OggOpus(path)
+    from mutagen.flac import FLAC
+
+    return FLAC(path)

@@ -77,7 +77,7 @@ def _convert_in(tmp: Path, settings: Settings, db: Database, reporter: Reporter 
     convert(engine, settings.ffmpeg, src, dst, spec.output, span, on_progress, info.sample_rate, extras)
     if planned is not None:
         plan.finish(dst, spec, info, planned)
-    made = probe.probe(settings.ffprobe, dst)
+    made = probe.read_output(dst, spec.output.format)
     seconds = probe.check_output(made, span.expected, settings.duration_tolerance)
 
     file_id = mp3_id(settings.job_uid)

@@ -4,7 +4,8 @@ what ffmpeg 5.1 cannot write (measured):
 - MP3: a real COMM frame (ffmpeg writes ``comment`` as TXXX:comment, which players do not show);
 - Opus: the cover (ffmpeg's Ogg muxer refuses pictures): a METADATA_BLOCK_PICTURE comment;
 - FLAC: chapters (ffmpeg's FLAC muxer drops them) as CHAPTERnnn / CHAPTERnnnNAME comments.
-mutagen is imported only for those, so a plain MP3 conversion never loads it.
+Its writers are imported only for those (probe.read_output loads the format's reader to check the
+encoded file).
 """
 
 from __future__ import annotations

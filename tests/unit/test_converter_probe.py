@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mutagen.id3 import ID3
 
 from common import exit_codes
 from converter_job.errors import BadInput, ConversionFailure
-from converter_job.probe import MediaInfo, check_output, media_info, probe, require_audio, window
+from converter_job.probe import MediaInfo, check_output, media_info, probe, read_output, require_audio, window
 from converter_job.spec import Trim
 
 AV = MediaInfo("mov,mp4,m4a,3gp,3g2,mj2", 5.0, 1, 5.0, "aac", 44100, 1)
@@ -76,3 +77,52 @@ def test_output_must_be_audio_of_the_expected_length() -> None:
     assert empty.value.reason == "EmptyOutput" and empty.value.exit_code == exit_codes.FAILED
     with pytest.raises(ConversionFailure, match=r"lasts 2\.00 s"):
         check_output(MediaInfo("mp3", 2.0, 1, 2.0), 5.0, tolerance=0.5)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "encode"),
+    [
+        ("mp3", ["-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3"]),
+        ("mp3", ["-c:a", "libmp3lame", "-q:a", "2", "-ac", "1", "-ar", "22050", "-f", "mp3"]),  # VBR
+        ("m4a", ["-c:a", "aac", "-f", "ipod"]),
+        ("m4a", ["-c:a", "copy", "-f", "ipod"]),  # the source's AAC, copied
+        ("opus", ["-c:a", "libopus", "-f", "opus"]),
+        ("flac", ["-c:a", "flac", "-f", "flac"]),
+    ],
+)
+def test_the_output_is_read_without_ffprobe_and_agrees_with_it(
+    media: Path, tmp_path: Path, fmt: str, encode: list[str]
+) -> None:
+    out = tmp_path / f"out.{fmt}"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(media / "av.mp4"), "-vn", *encode, str(out)], check=True
+    )
+
+    made, seen = read_output(out, fmt), probe("ffprobe", out)
+
+    assert (made.audio_streams, made.audio_codec) == (1, seen.audio_codec)
+    assert made.audio_seconds == pytest.approx(seen.audio_seconds, abs=0.05)
+    assert check_output(made, 3.0, tolerance=0.5) == made.audio_seconds
+
+
+def test_an_output_without_audio_of_its_format_is_empty(media: Path, tmp_path: Path) -> None:
+    header_only = tmp_path / "header-only.mp3"  # what ffmpeg writes from a piped moov-at-end MP4
+    ID3().save(header_only)
+    flac = tmp_path / "out.flac"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(media / "av.mp4"), "-vn", str(flac)], check=True
+    )
+    empty = [
+        read_output(header_only, "mp3"),
+        read_output(media / "silent.mp4", "m4a"),  # an MP4 with a video track only
+        read_output(media / "notes.mp4", "m4a"),
+        read_output(flac, "opus"),  # audio, but not the format asked for
+        read_output(flac, "mp3"),
+        read_output(tmp_path / "missing.mp3", "mp3"),
+    ]
+
+    assert [info.audio_streams for info in empty] == [0] * len(empty)
+    for info in empty:
+        with pytest.raises(ConversionFailure, match=r"The conversion produced no audio\.") as caught:
+            check_output(info, 3.0, tolerance=0.5)
+        assert caught.value.reason == "EmptyOutput"
