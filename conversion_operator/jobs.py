@@ -137,6 +137,7 @@ def converter_env(body: Body, settings: Settings) -> list[dict[str, Any]]:
         _field("CONVERTER_JOB_NAME", f"metadata.labels['{JOB_LABEL}']"),
         _field("CONVERTER_NAMESPACE", "metadata.namespace"),
         _field("CONVERTER_JOB_UID", f"metadata.annotations['{UID_ANNOTATION}']"),
+        _field("CONVERTER_POD_NAME", "metadata.name"),
         {"name": "CONVERTER_SPEC", "value": json.dumps(converter_spec, sort_keys=True)},
         _mongo_uri(settings),
         {"name": "CONVERTER_PROGRESS_INTERVAL", "value": str(settings.converter_progress_interval)},

@@ -40,6 +40,7 @@ CLEARED_ON_RETRY = (
     "expiresAt",
     "videoRemovedAt",
     "queue",
+    "converterReport",
 )
 
 Status = dict[str, Any]
@@ -81,7 +82,8 @@ def next_status(
     if current.get("phase") in TERMINAL:
         return {**current, "observedGeneration": generation}
     pods = sorted(pods, key=lambda p: p.created)
-    decided = _decided(pods)  # the outcome the converter's own end decides, before the Job records it
+    reported = _reported(current, pods)  # the converter's own report in the status, if of this Job
+    decided = _decided(pods, reported)  # the outcome the converter decides, before the Job records it
     attempts = max(len(pods), (job.active + job.succeeded + job.failed) if job else 0)
     fields: Status = {"attempts": attempts}
     if job is not None:
@@ -98,10 +100,11 @@ def next_status(
         fields["progress"] = 0
     elif (job.outcome or decided) == "Complete":
         phase, reason, message = "Succeeded", "Converted", "The MP3 is ready."
-        fields.update(_result(pods), progress=100, finishedAt=job.finished_at or _ended_at(pods, now))
+        fields.update(_result(pods, reported), progress=100)
+        fields["finishedAt"] = job.finished_at or _ended_at(pods, now)
         fields["mp3Id"] = fields["mp3Id"] or mp3_id
         if fields.get("audioSeconds") is not None:
-            message = succeeded_message(filename, fields, _report(pods))
+            message = succeeded_message(filename, fields, _report(pods, reported))
     elif (job.outcome or decided) == "Failed":
         phase = "Failed"
         reason, message = failure(job, pods, limits, attempts)
@@ -233,13 +236,14 @@ def succeeded_message(filename: str, fields: Mapping[str, Any], report: Mapping[
     return message
 
 
-def _report(pods: Sequence[PodView]) -> Mapping[str, Any]:
+def _report(pods: Sequence[PodView], reported: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    """The converter's report: its termination message, else what it patched into the status."""
     done = next((p for p in reversed(pods) if p.phase == "Succeeded"), None)
-    return done.report if done else {}
+    return (done.report if done else {}) or reported or {}
 
 
-def _result(pods: Sequence[PodView]) -> Status:
-    report = _report(pods)
+def _result(pods: Sequence[PodView], reported: Mapping[str, Any] | None = None) -> Status:
+    report = _report(pods, reported)
     result = {
         "mp3Id": report.get("mp3Id"),
         "mp3Size": report.get("size"),
@@ -251,12 +255,23 @@ def _result(pods: Sequence[PodView]) -> Status:
     return {k: v for k, v in result.items() if v is not None or k in ("mp3Id", "mp3Size", "audioSeconds")}
 
 
-def _decided(pods: Sequence[PodView]) -> str | None:
-    """The outcome ("Complete" or "Failed") the newest pod's end decides for its Job, about a second
-    before the Job controller records it: the converter stored the MP3 (its report names it), or it
-    refused the video (the bad-input code with its reason: the Job's pod failure policy fails the
-    Job on it). Any other end (a crash, a kill) is the Job's to judge, as are retries and deadlines;
-    and once the Job has a verdict, the Job's stands."""
+def _reported(current: Mapping[str, Any], pods: Sequence[PodView]) -> Mapping[str, Any] | None:
+    """The report the converter patched into the status once its MP3 was stored, if a pod of this
+    Job wrote it (a retry's new Job ignores the old one's) and it names the MP3."""
+    report = current.get("converterReport") or {}
+    if report.get("mp3Id") and report.get("pod") in {p.name for p in pods}:
+        return {k: v for k, v in report.items() if k != "pod"}
+    return None
+
+
+def _decided(pods: Sequence[PodView], reported: Mapping[str, Any] | None = None) -> str | None:
+    """The outcome ("Complete" or "Failed") the converter decides for its Job before the Job
+    controller records it: it reported its MP3 stored (in the status, while its pod still ends; or
+    in its termination message), or it refused the video (the bad-input code with its reason: the
+    Job's pod failure policy fails the Job on it). Any other end (a crash, a kill) is the Job's to
+    judge, as are retries and deadlines; and once the Job has a verdict, the Job's stands."""
+    if reported:
+        return "Complete"
     last = pods[-1] if pods else None
     if last is None:
         return None

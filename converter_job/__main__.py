@@ -1,6 +1,7 @@
 """``python -m converter_job``: convert the ConversionJob named in env, exit with a code the Job reads.
 
-Exit 0 with {"mp3Id", "size", "audioSeconds"} in the termination message; on failure a
+Exit 0 with {"mp3Id", "size", "audioSeconds"} in the termination message, and the same report
+(with the pod's name) patched into the ConversionJob's ``status.converterReport``; on failure a
 {"reason", "message"} there and exit_codes.BAD_INPUT (don't retry) or FAILED (retry); on SIGTERM,
 ffmpeg is killed, temp files removed, exit 143.
 """
@@ -42,6 +43,10 @@ def convert_and_report(settings: Settings) -> int:
     )
     try:
         result = run(settings, patcher)
+        report = result.termination_message()
+        _terminate_with(settings.termination_log, report)
+        if patcher is not None:  # the operator settles the job from it, not waiting for the pod's end
+            patcher.report_result({**report, "pod": settings.pod_name})
     except ConversionFailure as exc:
         failed: dict[str, object] = {"reason": exc.reason, "message": exc.message}
         log.warning(kv(job=name, event="conversion.failed", **failed, code=exc.exit_code))
@@ -60,7 +65,6 @@ def convert_and_report(settings: Settings) -> int:
     finally:
         if patcher is not None:
             patcher.close()
-    _terminate_with(settings.termination_log, result.termination_message())
     log.info(kv(job=name, event="conversion.succeeded", mp3_id=result.mp3_id, bytes=result.size))
     return exit_codes.OK
 

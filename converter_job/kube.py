@@ -84,5 +84,13 @@ class StatusPatcher:
         except (OSError, http.client.HTTPException, PatchFailed) as exc:
             log.warning(kv(job=self.name, event="progress.not_reported", percent=percent, error=exc))
 
+    def report_result(self, report: dict[str, Any]) -> None:
+        """The converter's report, once its output is stored: the operator settles the job from it.
+        Best effort too: the pod's termination message says the same a moment later."""
+        try:
+            self.patch_status({"converterReport": report})
+        except (OSError, http.client.HTTPException, PatchFailed) as exc:
+            log.warning(kv(job=self.name, event="report.not_patched", error=exc))
+
     def close(self) -> None:
         self.http.close()

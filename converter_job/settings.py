@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     job_name: str
     namespace: str
     job_uid: str
+    pod_name: str = ""  # this converter's pod, named in the report it patches into the status
     spec: Spec  # JSON
     mongo_uri: SecretStr  # mongodb://host:port/DB; the chart takes it from a Secret
     engine: Engine = "ffmpeg"  # used when the spec names none

@@ -221,14 +221,8 @@ def play_converter(
         return next((p for p in mine if not p["metadata"].get("deletionTimestamp")), None)
 
     found = wait_for(pod, 30, f"a converter pod of Job {job}")
-    cr = world.conversionjob(name) or {}
     if exit_code == 0:
-        file_id = mp3_id(cr["metadata"]["uid"])
-        bucket = gridfs.GridFSBucket(world.db, bucket_name="mp3s", chunk_size_bytes=CHUNK_SIZE)
-        meta = {"owner": cr["spec"]["owner"]["userId"], "job": name, "filename": "played.mp3"}
-        with contextlib.suppress(gridfs.errors.FileExists):
-            bucket.upload_from_stream_with_id(file_id, "played.mp3", b"ID3" + bytes(1000), metadata=meta)
-        report = report or {"mp3Id": str(file_id), "size": 1003, "audioSeconds": 1.0}
+        report = report or _store_played_mp3(world, name)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     terminated: dict[str, Any] = {
         "exitCode": exit_code,
@@ -251,3 +245,26 @@ def play_converter(
     world.admin.patch(
         f"/api/v1/namespaces/{world.namespace}/pods/{found['metadata']['name']}/status", {"status": status}
     )
+
+
+def play_converter_report(world: OperatorWorld, name: str) -> dict[str, Any]:
+    """Play the converter of ConversionJob ``name`` up to the report it patches into the status
+    once its MP3 is stored (``status.converterReport``, naming its pod), its pod not yet ended;
+    the pod must be held off the node (``world.hold_pods()``). Returns the report."""
+    assert world.pods_held, "call world.hold_pods() first: a real converter would run beside the played one"
+    pods = wait_for(lambda: world.objects("pods", name), 30, f"a converter pod of {name}")
+    report = {**_store_played_mp3(world, name), "pod": pods[0]["metadata"]["name"]}
+    path = f"{world.cj_path}/{name}/status"
+    world.admin.patch(path, {"status": {"converterReport": report}})
+    return report
+
+
+def _store_played_mp3(world: OperatorWorld, name: str) -> dict[str, Any]:
+    """Store an MP3 as the converter of ``name`` does (under the id the operator expects); its report."""
+    cr = world.conversionjob(name) or {}
+    file_id = mp3_id(cr["metadata"]["uid"])
+    bucket = gridfs.GridFSBucket(world.db, bucket_name="mp3s", chunk_size_bytes=CHUNK_SIZE)
+    meta = {"owner": cr["spec"]["owner"]["userId"], "job": name, "filename": "played.mp3"}
+    with contextlib.suppress(gridfs.errors.FileExists):
+        bucket.upload_from_stream_with_id(file_id, "played.mp3", b"ID3" + bytes(1000), metadata=meta)
+    return {"mp3Id": str(file_id), "size": 1003, "audioSeconds": 1.0}

@@ -159,3 +159,18 @@ def test_outside_a_pod_there_is_no_patcher(sa_dir: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "6443")
     assert StatusPatcher.in_cluster(sa_dir, "ns", "cj-1", 5.0) is not None
     assert StatusPatcher.in_cluster(sa_dir.parent / "none", "ns", "cj-1", 5.0) is None
+
+
+def test_the_report_is_patched_into_the_status_and_a_refusal_is_only_a_warning(
+    api: ApiServer, sa_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = patcher(api, sa_dir)
+    report = {"mp3Id": "abc", "size": 1003, "audioSeconds": 1.0, "pod": "cj-1-x7k2p"}
+
+    client.report_result(report)
+    api.answers = [403]
+    with caplog.at_level(logging.WARNING, logger="converter.kube"):
+        client.report_result(report)  # the pod's termination message still tells the operator
+
+    assert [body for *_, body in api.seen] == [{"status": {"converterReport": report}}] * 2
+    assert "event=report.not_patched" in caplog.text

@@ -108,6 +108,18 @@ def test_a_converter_that_stored_its_mp3_settles_it_before_the_job_records_compl
     assert st["message"] == "Converted talk.mp4 into 5.0 s of MP3 audio."
 
 
+def test_the_converters_report_in_the_status_settles_it_while_its_pod_still_ends() -> None:
+    reported = {"converterReport": {"pod": "a", "mp3Id": "abc", "size": 1234, "audioSeconds": 5.04}}
+    st = desired(reported, job=job(active=1), pods=[pod("a", "Running")])
+    assert (st["phase"], st["mp3Id"], st["mp3Size"], st["audioSeconds"]) == ("Succeeded", "abc", 1234, 5.04)
+    assert (st["finishedAt"], st["duration"]) == ("2026-05-01T12:00:30Z", "30s")  # when it was read
+    assert st["message"] == "Converted talk.mp4 into 5.0 s of MP3 audio."
+    # a report left by another Job's pod (the series before a retry) is not this Job's
+    stale = {"converterReport": {"pod": "old", "mp3Id": "abc", "size": 1, "audioSeconds": 1.0}}
+    assert desired(stale, job=job(active=1), pods=[pod("a", "Running")])["phase"] == "Running"
+    assert "converterReport" in status.CLEARED_ON_RETRY
+
+
 def test_a_refused_video_fails_from_the_pod_before_the_job_records_failed() -> None:
     said = report(reason="NoAudioStream", message="The video has no audio track to convert.")
     refused = pod("a", "Failed", exit_code=BAD_INPUT, message=said, finished_at="2026-05-01T12:00:03Z")

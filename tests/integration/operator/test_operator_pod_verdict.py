@@ -1,4 +1,5 @@
-"""A converter's end settles its ConversionJob before the Job controller records the Job's outcome.
+"""A converter's end settles its ConversionJob before the Job controller records the Job's outcome;
+so does the report it patches into the status once its MP3 is stored, before its pod has ended.
 
 The test pauses the devstack's controller manager (SIGSTOP to the process the devstack started)
 once the converter pods exist, so no Job condition can be written while it plays the converters
@@ -20,7 +21,7 @@ import pytest
 from common.exit_codes import BAD_INPUT
 from devstack.process import wait_until as wait_for
 from devstack.stack import Stack
-from tests.support.operator_world import OperatorWorld, play_converter
+from tests.support.operator_world import OperatorWorld, play_converter, play_converter_report
 from tests.support.world import Worlds
 
 pytestmark = [pytest.mark.devstack, pytest.mark.serial]
@@ -89,3 +90,32 @@ def test_conversionjobs_settle_from_the_pods_end_while_the_job_controller_is_pau
     assert (after[refused]["phase"], after[refused]["reason"]) == ("Failed", "NoAudioStream")
     assert [len(world.tap.events_for(name)) for name in (converted, refused)] == [1, 1]
     assert len(world.mp3s_of(converted)) == 1
+
+
+def test_the_converters_report_settles_it_before_its_pod_ends_playing_the_converter(
+    worlds: Worlds, tmp_path: Path
+) -> None:
+    world = worlds.new(OperatorWorld)
+    world.hold_pods()  # no converter runs: the test plays it
+    world.start_operator()
+    video = tmp_path / "fake.mp4"
+    video.write_bytes(b"\x00" * 64)  # never converted: the test plays the converter
+    name = world.submit(video, owner="cy")
+
+    report = play_converter_report(world, name)
+    done = world.wait_settled(name, timeout=30)
+
+    assert (done["phase"], done["mp3Id"], done["mp3Size"]) == ("Succeeded", report["mp3Id"], 1003)
+    (pod,) = world.objects("pods", name)
+    assert pod["status"]["phase"] == "Pending"  # it has not even started: only the report told
+    assert job_conditions(world, name) == set()
+    assert [e["type"] for e in world.tap.events_for(name)] == ["conversion.succeeded"]
+
+    # its pod ends as the report said; the Job records Complete and nothing changes
+    play_converter(world, name)
+    wait_for(lambda: "Complete" in job_conditions(world, name), 60, "the Job to record Complete")
+    assert (world.status(name)["phase"], world.status(name)["finishedAt"]) == (
+        "Succeeded",
+        done["finishedAt"],
+    )
+    assert len(world.tap.events_for(name)) == 1
