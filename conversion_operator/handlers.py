@@ -132,6 +132,23 @@ async def converter_changed(
         await conversions.admitter.poke(body["metadata"]["namespace"])
 
 
+@kopf.on.event(*CONVERSIONJOBS, when=lambda status, **_: _reported_unfinished(status))  # type: ignore[arg-type]  # an index parameter (see the top)
+async def converter_reported(
+    *,
+    body: kopf.Body,
+    converter_jobs: ConverterJobs,
+    converter_pods: ConverterPods,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """The converter patched its report into the status (its output is stored): settle the job now,
+    not when its pod's end is seen."""
+    conversions: Conversions = memo.conversions
+    meta = body["metadata"]
+    if await conversions.reconcile(meta["namespace"], meta["name"], converter_jobs, converter_pods):
+        await conversions.admitter.poke(meta["namespace"])
+
+
 @kopf.on.event(*CONVERSIONJOBS, annotations={RETRY_ANNOTATION: kopf.PRESENT})  # type: ignore[arg-type]  # an index parameter (see the top)
 async def retry(
     *,
@@ -203,6 +220,11 @@ def _finished(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
     """The retention timer's filter: finished, and not being deleted (a timer still running on a
     deleted ConversionJob would keep Kopf from removing its finalizer)."""
     return status.get("phase") in TERMINAL and not meta.get("deletionTimestamp")
+
+
+def _reported_unfinished(status: kopf.Status) -> bool:
+    """The converter's report is in the status of a job not yet finished."""
+    return bool(status.get("converterReport")) and status.get("phase") not in TERMINAL
 
 
 def _unsettled(status: kopf.Status, **_: Any) -> bool:

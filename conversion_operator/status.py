@@ -123,7 +123,13 @@ def next_status(
     else:
         phase, reason, message = "Pending", "Starting", "Waiting for a converter pod to start."
     fields["duration"] = duration(fields.get("startedAt"), fields.get("finishedAt"), now)
-    return _with_phase({**current, **fields}, phase, reason, message, generation, now)
+    merged: Status = {**current, **fields}
+    if phase == "Succeeded" and current.get("phase") != "Running":
+        # it converted before the operator saw its pod run (a short one, told by its report):
+        # the story still has the attempt that ran
+        running = f"Converting {filename} (attempt {max(attempts, 1)} of {limits.max_attempts})."
+        merged = _with_phase(merged, "Running", "Converting", running, generation, now)
+    return _with_phase(merged, phase, reason, message, generation, now)
 
 
 def queued_message(queue: Mapping[str, Any] | None, limits: Limits) -> str:
@@ -185,15 +191,21 @@ def changes(current: Mapping[str, Any], desired: Mapping[str, Any]) -> Status:
 
 
 def transitions(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Transition]:
-    """The Kubernetes Events that tell the story: one per change of phase, reason or message."""
+    """The Kubernetes Events that tell the story: one per change of phase, reason or message, with
+    one for each step passed on the way (a Converting recorded just before Converted)."""
 
     def key(s: Mapping[str, Any]) -> tuple[object, ...]:
         return s.get("phase"), s.get("reason"), s.get("message")  # messages name the attempt
 
+    def event(s: Mapping[str, Any]) -> Transition:
+        warning = s.get("phase") == "Failed" or s.get("reason") == "Retrying"
+        return Transition("Warning" if warning else "Normal", str(s["reason"]), str(s["message"]))
+
     if not new.get("phase") or key(old) == key(new):
         return []
-    warning = new.get("phase") == "Failed" or new.get("reason") == "Retrying"
-    return [Transition("Warning" if warning else "Normal", str(new["reason"]), str(new["message"]))]
+    seen = old.get("transitions") or []
+    passed = [t for t in (new.get("transitions") or [])[:-1] if t not in seen]  # steps on the way
+    return [*(event(t) for t in passed), event(new)]
 
 
 def is_settled(status: Mapping[str, Any]) -> bool:

@@ -109,8 +109,17 @@ def test_a_converter_that_stored_its_mp3_settles_it_before_the_job_records_compl
 
 
 def test_the_converters_report_in_the_status_settles_it_while_its_pod_still_ends() -> None:
-    reported = {"converterReport": {"pod": "a", "mp3Id": "abc", "size": 1234, "audioSeconds": 5.04}}
-    st = desired(reported, job=job(active=1), pods=[pod("a", "Running")])
+    report = {"pod": "a", "mp3Id": "abc", "size": 1234, "audioSeconds": 5.04}
+    starting = desired(job=job(active=1), pods=[pod("a", "Pending")])  # its pod not yet seen running
+    assert starting["reason"] == "Starting"
+    reported = {**starting, "converterReport": report}
+    st = desired(reported, job=job(active=1), pods=[pod("a", "Pending")])
+    # the story keeps the attempt that ran, though the pod was never seen running
+    assert [(t.reason, t.message) for t in status.transitions(starting, st)] == [
+        ("Converting", "Converting talk.mp4 (attempt 1 of 3)."),
+        ("Converted", "Converted talk.mp4 into 5.0 s of MP3 audio."),
+    ]
+    assert [t["reason"] for t in st["transitions"]][-2:] == ["Converting", "Converted"]
     assert (st["phase"], st["mp3Id"], st["mp3Size"], st["audioSeconds"]) == ("Succeeded", "abc", 1234, 5.04)
     assert (st["finishedAt"], st["duration"]) == ("2026-05-01T12:00:30Z", "30s")  # when it was read
     assert st["message"] == "Converted talk.mp4 into 5.0 s of MP3 audio."
