@@ -47,9 +47,16 @@ def test_converter_killed_mid_way_is_retried_and_leaves_one_mp3(world: OperatorW
     st = world.wait_settled(name, timeout=240)
     assert st["phase"] == "Succeeded", st.get("message")
     assert st["attempts"] == 2 and seen >= 1
-    pods = world.objects("pods", name)
-    codes = sorted(p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] for p in pods)
-    assert codes == [0, 137]
+
+    def exit_codes() -> list[int] | None:  # the kubelet reports the last pod's end a moment after
+        states = [p["status"]["containerStatuses"][0]["state"] for p in world.objects("pods", name)]
+        return (
+            sorted(s["terminated"]["exitCode"] for s in states)
+            if all("terminated" in s for s in states)
+            else None
+        )
+
+    assert wait_for(exit_codes, 30, "both converter pods to be reported ended") == [0, 137]
     (stored,) = world.mp3s_of(name)  # one MP3, not two
     chunks = world.db["mp3s.chunks"].count_documents({"files_id": stored["_id"]})
     assert chunks == -(-stored["length"] // CHUNK_SIZE)  # and no chunks of the killed attempt left over
