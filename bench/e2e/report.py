@@ -184,12 +184,13 @@ def _targets(results: dict[str, Any]) -> list[Target]:
     if len(labels) < 3:  # the smoke: no concurrency to speak of
         return targets
     middle, last = results[labels[-2]], results[labels[-1]]
-    ratio = last["jobs_per_minute"] / middle["jobs_per_minute"] if middle["jobs_per_minute"] else None
+    per_minute = last["jobs_per_minute"] or 0.0  # None: no job of the batch finished, a collapse
+    ratio = per_minute / middle["jobs_per_minute"] if middle["jobs_per_minute"] else None
     return [
         *targets,
         Target(
             f"jobs/min {labels[-1]} vs {labels[-2]}",
-            stats.rounded(ratio) if ratio else None,
+            stats.rounded(ratio) if ratio is not None else None,
             ">=",
             COLLAPSE_RATIO,
             "x",
