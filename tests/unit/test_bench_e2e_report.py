@@ -9,24 +9,12 @@ from typing import cast
 
 from bench.e2e.analysis import analyse
 from bench.e2e.report import report_section
-from bench.e2e.timeline import Batch, Job
+from bench.e2e.timeline import POINTS, Batch, Job
 from bench.inputs import Input
 
 FLOOR = {"wall": 0.4, "cpu": 0.4}
 LOADS = {"before": [1.0, 1.0, 1.0], "after": [1.0, 1.0, 1.0]}
-MOMENTS = [
-    "upload_done",
-    "cr_created",
-    "job_created",
-    "pod_started",
-    "conversion_done",
-    "cr_succeeded",
-    "email_sent",
-    "pod_created",
-    "pod_bound",
-    "pod_exited",
-    "job_complete",
-]
+MOMENTS = [*POINTS, "pod_created", "pod_bound", "pod_exited", "job_complete"]  # and those inside
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,18 @@ pytestmark = [pytest.mark.devstack, pytest.mark.serial]
 REFUSED = {"reason": "NoAudioStream", "message": "The video has no audio track to convert."}
 
 
+@pytest.fixture
+def played(worlds: Worlds, tmp_path: Path) -> tuple[OperatorWorld, Path]:
+    """A world of its own whose pods are held off the node (the test plays the converter), an
+    operator on it, and a video that is never converted."""
+    world = worlds.new(OperatorWorld)
+    world.hold_pods()
+    world.start_operator()
+    video = tmp_path / "fake.mp4"
+    video.write_bytes(b"\x00" * 64)
+    return world, video
+
+
 @contextlib.contextmanager
 def controller_manager_paused(stack: Stack) -> Iterator[None]:
     """The devstack's kube-controller-manager stopped (SIGSTOP) and always continued afterwards."""
@@ -48,13 +60,9 @@ def job_conditions(world: OperatorWorld, name: str) -> set[str]:
 
 
 def test_conversionjobs_settle_from_the_pods_end_while_the_job_controller_is_paused_playing_the_converter(
-    worlds: Worlds, devstack: Stack, tmp_path: Path
+    played: tuple[OperatorWorld, Path], devstack: Stack
 ) -> None:
-    world = worlds.new(OperatorWorld)
-    world.hold_pods()  # no converter runs: the test plays it
-    world.start_operator()
-    video = tmp_path / "fake.mp4"
-    video.write_bytes(b"\x00" * 64)  # never converted: the test plays the converter
+    world, video = played
     converted, refused = world.submit(video, owner="ada"), world.submit(video, owner="bob")
     pods = (converted, refused)
     wait_for(lambda: all(world.objects("pods", name) for name in pods), 60, "the converter pods")
@@ -93,13 +101,9 @@ def test_conversionjobs_settle_from_the_pods_end_while_the_job_controller_is_pau
 
 
 def test_the_converters_report_settles_it_before_its_pod_ends_playing_the_converter(
-    worlds: Worlds, tmp_path: Path
+    played: tuple[OperatorWorld, Path],
 ) -> None:
-    world = worlds.new(OperatorWorld)
-    world.hold_pods()  # no converter runs: the test plays it
-    world.start_operator()
-    video = tmp_path / "fake.mp4"
-    video.write_bytes(b"\x00" * 64)  # never converted: the test plays the converter
+    world, video = played
     name = world.submit(video, owner="cy")
 
     report = play_converter_report(world, name)
