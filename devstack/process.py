@@ -98,10 +98,10 @@ class ManagedProcess:
             return False
         group = _group_members(proc.pid)
         _signal_group(proc.pid, sig)
-        _, alive = psutil.wait_procs(group, timeout=timeout)
+        alive = _wait_ended(group, timeout)
         if alive:
             _signal_group(proc.pid, signal.SIGKILL)
-            psutil.wait_procs(alive, timeout=5)
+            _wait_ended(alive, 5)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -133,6 +133,29 @@ def _group_members(pgid: int) -> list[psutil.Process]:
         except (ProcessLookupError, psutil.Error):
             continue
     return members
+
+
+def _wait_ended(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Those of ``procs`` still running after ``timeout`` s. A zombie has ended: an orphan's reaper,
+    this machine's init, takes up to 2 s to reap it, which psutil.wait_procs would wait out."""
+    deadline = time.monotonic() + timeout
+    alive = procs
+    while True:
+        alive = [proc for proc in alive if _running(proc)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.02)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            return True
+        with contextlib.suppress(psutil.TimeoutExpired):
+            proc.wait(0)  # reaps it if it is our child
+        return False
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -85,9 +85,11 @@ class Stack:
         # a plain `down` also stops host services a test left running (they need the servers)
         chosen = self.select(names) if names else [*self.servers.values(), *self.host_services.values()]
         for server in reversed(chosen):
+            start = time.monotonic()
             stopped = server.stop()
             if echo:
-                print(f"  {server.name:<24} {'stopped' if stopped else 'was not running'}", flush=True)
+                how = f"stopped in {time.monotonic() - start:.1f} s" if stopped else "was not running"
+                print(f"  {server.name:<24} {how}", flush=True)
 
     def status(self) -> dict[str, bool]:
         return {name: server.running() for name, server in self.servers.items()}
