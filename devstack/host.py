@@ -16,6 +16,9 @@ import json
 import shlex
 import subprocess
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from devstack.network import BRIDGE
 
@@ -29,6 +32,7 @@ SYSCTLS = (
 # folders outside ours that containerd 1.6 (shim sockets), libcni (its cache) or runc may create
 GLOBAL_DIRS = ("/run/containerd", "/var/lib/cni", "/etc/cni", "/run/runc", "/opt/containerd")
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
+NODE_PROGRAMS = {"containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns"}
 IPTABLES = ("iptables", "ip6tables")
 TABLES = ("filter", "nat", "mangle")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -55,19 +59,45 @@ def br_netfilter_loaded() -> bool:
     return _sysctl_path("net.bridge.bridge-nf-call-iptables").exists()
 
 
-def snapshot() -> dict[str, object]:
+def snapshot(our_dirs: list[Path]) -> dict[str, object]:
+    """What `restore` needs, and the whole footprint as found ("found": what `down` must leave)."""
     return {
         "sysctls": read_sysctls(),
         "br_netfilter": br_netfilter_loaded(),
         "dirs": {d: Path(d).exists() for d in GLOBAL_DIRS},
+        "found": footprint(our_dirs),
     }
 
 
-def record(path: Path) -> None:
+def footprint(our_dirs: list[Path]) -> dict[str, Any]:
+    """What the node can leave on the machine: its programs' processes, our bridge's links, mounts
+    under our folders, KUBE-*/CNI-* chains, /kubepods cgroups, the sysctls and global folders."""
+    procs = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if cmd and (Path(cmd[0]).name in NODE_PROGRAMS or "containerd-shim" in cmd[0]):
+            procs.append(" ".join(cmd))
+    return {
+        "processes": sorted(procs),
+        "links": bridge_links(),
+        "mounts": mounts_under(our_dirs),
+        "chains": chains(),
+        "cgroups": [str(p) for p in kubepods_cgroups()],
+        "sysctls": read_sysctls(),
+        "dirs": {d: Path(d).exists() for d in GLOBAL_DIRS},
+    }
+
+
+def found(path: Path) -> dict[str, Any] | None:
+    """The footprint `record` saw before the node's first `up` (None once `restore` ran)."""
+    return json.loads(path.read_text()).get("found") if path.exists() else None
+
+
+def record(path: Path, our_dirs: list[Path]) -> None:
     """Save the machine's state before the node changes it; kept until `restore` (a second `up`
     after a crash must not record the node's own changes as the machine's)."""
     if not path.exists():
-        path.write_text(json.dumps(snapshot(), indent=2))
+        path.write_text(json.dumps(snapshot(our_dirs), indent=2))
 
 
 def enable_bridge_netfilter() -> None:

@@ -21,7 +21,7 @@ import psutil
 import yaml
 
 from devstack import host
-from devstack.bridge import bridge_up, ensure_bridge, record_path
+from devstack.bridge import bridge_up, containerd_root, ensure_bridge, node_dirs, record_path
 from devstack.config import LOOPBACK, ROOT
 from devstack.kube import ApiError, Kube
 from devstack.network import (
@@ -78,21 +78,11 @@ class Bridge(Server):
 
     def stop(self) -> bool:
         was = self.ready() or self.record.exists()
-        host.restore(self.record, node_dirs(self))
+        host.restore(self.record, node_dirs(self.cfg))
         return was
 
     def urls(self) -> dict[str, str]:
         return {"node network": f"{BRIDGE} {BRIDGE_ADDRESS}, pods {POD_CIDR}"}
-
-
-def node_dirs(server: Server) -> list[Path]:
-    """Folders the node's mounts can be under: its state (kubelet, containerd) and image store."""
-    return [server.cfg.state, containerd_root(server)]
-
-
-def containerd_root(server: Server) -> Path:
-    # images and snapshots survive `make clean-state` and a fresh clone: no re-import of GBs
-    return server.cfg.cache / "containerd"
 
 
 class Containerd(Server):
@@ -133,7 +123,7 @@ class Containerd(Server):
         runc = f"{cri}.containerd.runtimes.runc"
         lines = [
             "version = 2",
-            f'root = "{containerd_root(self)}"',
+            f'root = "{containerd_root(self.cfg)}"',
             f'state = "{self.home / "state"}"',
             "[grpc]",
             f'  address = "{self.socket}"',

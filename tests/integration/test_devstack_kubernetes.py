@@ -10,13 +10,13 @@ import socket
 import subprocess
 import textwrap
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
 from devstack import host, images
+from devstack.bridge import node_dirs, record_path
 from devstack.kube import Kube
 from devstack.network import NODE_IP
 from devstack.process import wait_until as wait_for
@@ -300,33 +300,19 @@ def machine_addresses() -> list[str]:
 
 
 def node_footprint(stack: Stack) -> dict[str, Any]:
-    """What the node leaves on the machine: processes, links, mounts, chains, cgroups, sysctls."""
-    programs = {"containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns"}
-    procs = sorted(
-        " ".join(cmd)
-        for cmd in (p.info["cmdline"] or [] for p in psutil.process_iter(["cmdline"]))
-        if cmd and (Path(cmd[0]).name in programs or "containerd-shim" in cmd[0])
-    )
-    return {
-        "processes": procs,
-        "links": host.bridge_links(),
-        "mounts": host.mounts_under([stack.cfg.state, stack.cfg.cache / "containerd"]),
-        "chains": host.chains(),
-        "cgroups": [str(p) for p in host.kubepods_cgroups()],
-        "sysctls": host.read_sysctls(),
-        "dirs": {d: Path(d).exists() for d in host.GLOBAL_DIRS},
-    }
+    return host.footprint(node_dirs(stack.cfg))
 
 
 @pytest.mark.slow
 @pytest.mark.alone  # it takes the node down and up
 def test_down_leaves_the_machine_as_up_found_it(devstack: Stack, python_image: str) -> None:
-    """Down and up of the node's servers (the bridge included) while a pod runs; the servers
-    pods use keep running (their sockets on the bridge address serve again once it is back)."""
-    devstack.down(NODE)
-    before = node_footprint(devstack)
+    """With a pod running, `down` of the node's servers (the bridge included) leaves the machine as
+    the node's first `up` found it (its record of the machine, taken before it changed anything);
+    then up again: the servers pods use keep running (they serve on the bridge address once back)."""
+    found = host.found(record_path(devstack.cfg))
+    assert found is not None, "the node's up keeps its record of the machine until down"
+    assert not found["processes"] and not found["links"] and not found["mounts"] and not found["chains"]
     try:
-        devstack.up(NODE)
         kube = Kube.from_kubeconfig(devstack.cfg.kubeconfig)
         try:
             ns = "footprint"
@@ -345,12 +331,11 @@ def test_down_leaves_the_machine_as_up_found_it(devstack: Stack, python_image: s
         during = node_footprint(devstack)
         assert during["processes"] and during["links"] and during["mounts"]
         assert during["cgroups"] and during["chains"]
-        devstack.down(NODE)
+        devstack.down(NODE, echo=True)
         after = node_footprint(devstack)
-        assert after == before
-        assert not after["processes"] and not after["links"] and not after["mounts"] and not after["chains"]
+        assert after == found
     finally:
-        devstack.up(NODE)  # as the session found it
+        devstack.up(NODE, echo=True)  # as the session found it
         with contextlib.suppress(Exception):
             cleanup = Kube.from_kubeconfig(devstack.cfg.kubeconfig)
             cleanup.delete("/api/v1/namespaces/footprint")
