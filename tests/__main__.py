@@ -32,7 +32,9 @@ def main(args: list[str]) -> int:
     passes = [
         ["-n", workers, "--dist", "loadfile", "-m", "not serial and not alone", "--durations=20"],
         ["-p", "no:xdist", "-m", "serial", "--durations=0"],
-        ["-p", "no:xdist", "-m", "alone", "--durations=0"],
+        # -s: the alone tests say what they do and how long it takes (the chaos soak's faults, the
+        # node's down and up), and these are the minutes CI spends one test at a time
+        ["-p", "no:xdist", "-m", "alone", "--durations=0", "-s"],
     ]
     codes = []
     try:
