@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = {name: field.default for name, field in Settings.model_fields.items()}
     ffmpeg, ffprobe = str(defaults["ffmpeg"]), str(defaults["ffprobe"])
     try:
-        info = probe.probe(ffprobe, args.src)
+        info = probe.probe(ffprobe, args.src, float(defaults["probe_timeout"]))
         probe.require_audio(info)
         span = probe.window(info, None)
         if args.output is None:

@@ -141,6 +141,7 @@ def converter_env(body: Body, settings: Settings) -> list[dict[str, Any]]:
         {"name": "CONVERTER_SPEC", "value": json.dumps(converter_spec, sort_keys=True)},
         _mongo_uri(settings),
         {"name": "CONVERTER_PROGRESS_INTERVAL", "value": str(settings.converter_progress_interval)},
+        {"name": "CONVERTER_PROBE_TIMEOUT", "value": str(settings.converter_probe_timeout)},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
 

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     converter_memory_limit: str = "512Mi"
     converter_work_dir_limit: str = "2Gi"  # the emptyDir for the temp MP4 and MP3
     converter_progress_interval: float = 1.0  # seconds between progress patches, at least
+    converter_probe_timeout: float = Field(120.0, gt=0)  # seconds for ffprobe to read a video's headers
     default_engine: Literal["ffmpeg", "moviepy"] = "ffmpeg"  # for ConversionJobs that name none
     job_backoff_limit: int = 2  # retries after the first attempt (bad input is never retried)
     job_deadline_seconds: int = 1800  # the whole Job, retries included

@@ -17,7 +17,6 @@ from typing import Any
 from converter_job.errors import BadInput, ConversionFailure
 from converter_job.spec import Trim
 
-PROBE_TIMEOUT = 120  # seconds; ffprobe reads headers only, so this is generous
 # per output format, the codec it must hold (ffprobe's name for it)
 OUTPUT_CODECS = {"mp3": "mp3", "m4a": "aac", "opus": "opus", "flac": "flac"}
 
@@ -52,12 +51,13 @@ class Window:
     expected: float | None
 
 
-def probe(ffprobe: str, path: Path) -> MediaInfo:
-    """Probe ``path``; a file ffprobe cannot read is bad input, not a reason to retry."""
+def probe(ffprobe: str, path: Path, timeout: float) -> MediaInfo:
+    """Probe ``path`` within ``timeout`` s; a file ffprobe cannot read is bad input, not a reason to
+    retry; one it takes too long over fails this attempt (a loaded node may do better next time)."""
     argv = [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams"]
     argv += ["-show_chapters", str(path)]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise ConversionFailure("ProbeTimedOut", "Reading the video's headers took too long.") from exc
     if done.returncode != 0:

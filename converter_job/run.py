@@ -65,7 +65,7 @@ def _convert_in(tmp: Path, settings: Settings, db: Database, reporter: Reporter 
     seconds = round(time.monotonic() - started, 2)
     log.info(kv(job=name, event="source.downloaded", bytes=size, seconds=seconds))
 
-    info = probe.probe(settings.ffprobe, src)
+    info = probe.probe(settings.ffprobe, src, settings.probe_timeout)
     probe.require_audio(info)
     span = probe.window(info, spec.output.trim)
     log.info(kv(job=name, event="source.probed", audio_seconds=info.audio_seconds, engine=engine))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.kube import SERVICE_ACCOUNT_DIR
@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     work_dir: Path | None = None  # temp files go here (the pod's emptyDir); the system's temp dir if unset
     progress_interval: float = 1.0  # seconds between status.progress patches, at least
     report_progress: bool = True  # patch status.progress through the Kubernetes API
+    probe_timeout: float = Field(120.0, gt=0)  # seconds for ffprobe to read the video's headers
     duration_tolerance: float = 0.5  # seconds the MP3 may differ from the audio it was made from
     termination_log: Path = Path("/dev/termination-log")
     service_account_dir: Path = SERVICE_ACCOUNT_DIR

@@ -84,7 +84,7 @@ def test_engines_convert_with_the_asked_options_and_report_progress(
     seen: list[float] = []
     output = Output(bitrate="128k", channels=1, sampleRate=22050, trim=Trim(start=1.0, end=3.0))
     convert(engine, "ffmpeg", video, out, output, Window(1.0, 3.0, 2.0), seen.append, 48000)  # type: ignore[arg-type]
-    info = probe("ffprobe", out)
+    info = probe("ffprobe", out, 120)
     assert info.format_name == "mp3" and info.channels == 1 and info.sample_rate == 22050
     assert info.audio_seconds == pytest.approx(2.0, abs=0.1)
     assert seen and max(seen) == pytest.approx(2.0, abs=0.1)

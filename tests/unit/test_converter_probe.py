@@ -33,13 +33,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def test_probe_reads_the_audio_track(media: Path) -> None:
-    info = probe("ffprobe", media / "av.mp4")
+    info = probe("ffprobe", media / "av.mp4", 120)
     assert info.audio_streams == 1 and info.audio_codec == "aac" and info.sample_rate == 44100
     assert info.audio_seconds == pytest.approx(3.0, abs=0.05)
 
 
 def test_a_video_without_audio_is_bad_input_with_a_clear_sentence(media: Path) -> None:
-    info = probe("ffprobe", media / "silent.mp4")
+    info = probe("ffprobe", media / "silent.mp4", 120)
     with pytest.raises(BadInput) as caught:
         require_audio(info)
     assert caught.value.reason == "NoAudioStream"
@@ -49,8 +49,17 @@ def test_a_video_without_audio_is_bad_input_with_a_clear_sentence(media: Path) -
 
 def test_a_file_that_is_not_media_is_bad_input(media: Path) -> None:
     with pytest.raises(BadInput) as caught:
-        probe("ffprobe", media / "notes.mp4")
+        probe("ffprobe", media / "notes.mp4", 120)
     assert caught.value.reason == "NotAVideo"
+
+
+def test_a_probe_over_its_time_fails_the_attempt_without_calling_the_video_bad(media: Path) -> None:
+    with pytest.raises(ConversionFailure) as caught:
+        probe("ffprobe", media / "av.mp4", 0.001)  # no ffprobe starts, let alone reads, in 1 ms
+    assert not isinstance(caught.value, BadInput)  # retried: a loaded node may do better
+    assert caught.value.reason == "ProbeTimedOut"
+    assert caught.value.message == "Reading the video's headers took too long."
+    assert caught.value.exit_code != exit_codes.BAD_INPUT
 
 
 def test_media_info_falls_back_to_the_containers_duration() -> None:
@@ -98,7 +107,7 @@ def test_the_output_is_read_without_ffprobe_and_agrees_with_it(
         ["ffmpeg", "-loglevel", "error", "-i", str(media / "av.mp4"), "-vn", *encode, str(out)], check=True
     )
 
-    made, seen = read_output(out, fmt), probe("ffprobe", out)
+    made, seen = read_output(out, fmt), probe("ffprobe", out, 120)
 
     assert (made.audio_streams, made.audio_codec) == (1, seen.audio_codec)
     assert made.audio_seconds == pytest.approx(seen.audio_seconds, abs=0.05)

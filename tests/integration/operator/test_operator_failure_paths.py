@@ -1,5 +1,6 @@
 """The failure paths no other test walks, end to end with real converter pods on the node: a stored
-video that changed since its upload, a Job past its deadline, a converter failing every attempt.
+video that changed since its upload, a Job past its deadline, a converter failing every attempt, a
+probe over its time.
 Each ends Failed with its own reason and sentence, and exactly one outcome event (what the
 notification service sends its one email from: tests/integration/notification)."""
 
@@ -88,4 +89,25 @@ def test_a_converter_failing_every_attempt_fails_once_its_backoff_limit_is_spent
     assert any(
         c["reason"] == "BackoffLimitExceeded" for c in job["status"]["conditions"] if c["type"] == "Failed"
     )
+    assert outcomes(world, name) == ["conversion.failed"]
+
+
+def test_a_probe_over_its_time_on_every_attempt_fails_probe_timed_out_once_retries_are_spent(
+    worlds: Worlds, media: Path
+) -> None:
+    world = worlds.new(OperatorWorld)
+    # a probe limit no ffprobe meets (1 ms): each attempt times out reading the video's headers,
+    # which fails the attempt, not the video (a loaded node may do better), so it is retried
+    # until the Job's backoffLimit (1)
+    world.start_operator(OPERATOR_JOB_BACKOFF_LIMIT="1", OPERATOR_CONVERTER_PROBE_TIMEOUT="0.001")
+    name = world.submit(media / "talk.mp4")
+
+    st = world.wait_settled(name, timeout=180)
+
+    assert (st["phase"], st["reason"]) == ("Failed", "ProbeTimedOut")
+    assert st["message"] == (
+        "The conversion failed 2 times; the last attempt: Reading the video's headers took too long."
+    )
+    assert st["attempts"] == 2 and len(world.objects("pods", name)) == 2
+    assert world.mp3s_of(name) == []
     assert outcomes(world, name) == ["conversion.failed"]
