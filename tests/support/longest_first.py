@@ -5,20 +5,20 @@ collection order. A long file handed out last keeps one worker busy while the ot
 out first, it runs while the short files fill the other workers (longest-processing-time-first).
 Each session adds what each test took to ``<cache>/test-durations.json`` (outside the checkout,
 with the other build caches); a file's time is the sum over the tests collected from it, a test
-never measured counting UNMEASURED seconds, so that a new file is not left to the end.
+never measured counting the median of those measured. With nothing measured yet (a cold cache),
+the order stays as collected.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from devstack.config import Config
-
-UNMEASURED = 10.0
 
 
 def _path() -> Path:
@@ -45,10 +45,11 @@ class LongestFirst:
         if not hasattr(config, "workerinput"):
             return  # one process runs them all in turn (the serial passes): the order stays
         known = _load()
+        unmeasured = statistics.median(known.values()) if known else 0.0
         seconds: dict[str, float] = defaultdict(float)
         first: dict[str, int] = {}
         for index, item in enumerate(items):
-            seconds[_file_of(item.nodeid)] += known.get(item.nodeid, UNMEASURED)
+            seconds[_file_of(item.nodeid)] += known.get(item.nodeid, unmeasured)
             first.setdefault(_file_of(item.nodeid), index)
         order = {id(item): index for index, item in enumerate(items)}
 
