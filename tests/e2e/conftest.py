@@ -73,7 +73,10 @@ def out_of_memory(
     video, test_cluster.py) and "retried" (3 s, test_retry.py). The limit is back afterwards."""
     limit = f"operator.converter.resources.limits.memory={OOM_LIMIT}"
     request = f"operator.converter.resources.requests.memory={OOM_LIMIT}"
-    with httpx.Client(timeout=120) as http, chart_settings(limit, request):
+    # one attempt: a retry would be killed the same way, after the Job's back-off (10 s, then 20 s);
+    # retries until the backoffLimit are test_operator_failure_paths.py's
+    once = "operator.converter.backoffLimit=0"
+    with httpx.Client(timeout=120) as http, chart_settings(limit, request, once):
         started = {}
         for purpose, seconds in (("mailed", 5), ("retried", 3)):
             user = User(http, urls["auth"])
