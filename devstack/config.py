@@ -72,6 +72,10 @@ class Ports:
         return self._p(24181)
 
     @property
+    def metrics_server(self) -> int:
+        return self._p(24262)
+
+    @property
     def epmd(self) -> int:
         return self._p(22369)
 

@@ -32,7 +32,7 @@ SYSCTLS = (
 # folders outside ours that containerd 1.6 (shim sockets), libcni (its cache) or runc may create
 GLOBAL_DIRS = ("/run/containerd", "/var/lib/cni", "/etc/cni", "/run/runc", "/opt/containerd")
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
-NODE_PROGRAMS = {"containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns"}
+NODE_PROGRAMS = {"containerd", "kubelet", "kube-proxy", "kube-scheduler", "coredns", "metrics-server"}
 IPTABLES = ("iptables", "ip6tables")
 TABLES = ("filter", "nat", "mangle")
 CGROUP_ROOT = Path("/sys/fs/cgroup")

@@ -24,6 +24,10 @@ API_SERVER_NAMES = [
 ]
 # loopback, the `kubernetes` Service, and the node's bridge (pods reach the apiserver and kubelet there)
 API_SERVER_IPS = ["127.0.0.1", KUBERNETES_SERVICE_IP, NODE_IP]
+# metrics-server's serving certificate: the API server checks it against the name of the Service
+# its APIService names (kube-system/metrics-server); it listens on the node's bridge
+METRICS_SERVER_SERVING = "metrics-server-serving"
+METRICS_SERVER_NAMES = ["metrics-server", "metrics-server.kube-system", "metrics-server.kube-system.svc"]
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
@@ -58,6 +62,9 @@ class PKI:
             self._leaf("apiserver", _name("kube-apiserver"), server=True)
         if not self._serves_all_ips("kubelet"):  # the kubelet's API (logs, exec) on NODE_IP
             self._leaf("kubelet", _name("system:node:devstack"), server=True)
+        if not self.path(f"{METRICS_SERVER_SERVING}.crt").exists():
+            name = _name("metrics-server")
+            self._leaf(METRICS_SERVER_SERVING, name, server=True, names=METRICS_SERVER_NAMES, ips=[NODE_IP])
         for stem, (cn, org) in clients.items():
             if not self.path(f"{stem}.crt").exists():
                 self._leaf(stem, _name(cn, org), server=False)
@@ -110,7 +117,14 @@ class PKI:
         _write_key(self.path("ca.key"), key)
         self.path("ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
-    def _leaf(self, stem: str, subject: x509.Name, server: bool) -> None:
+    def _leaf(
+        self,
+        stem: str,
+        subject: x509.Name,
+        server: bool,
+        names: list[str] = API_SERVER_NAMES,
+        ips: list[str] = API_SERVER_IPS,
+    ) -> None:
         ca_key = serialization.load_pem_private_key(self.path("ca.key").read_bytes(), None)
         ca_cert = x509.load_pem_x509_certificate(self.path("ca.crt").read_bytes())
         key = ec.generate_private_key(ec.SECP256R1())
@@ -128,8 +142,8 @@ class PKI:
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
         if server:
-            sans: list[x509.GeneralName] = [x509.DNSName(n) for n in API_SERVER_NAMES]
-            sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in API_SERVER_IPS]
+            sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+            sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
         _write_key(self.path(f"{stem}.key"), key)

@@ -29,6 +29,7 @@ CONTROLLERS = [
     "ttl-after-finished-controller",
     "pod-garbage-collector-controller",
 ]
+FRONT_PROXY_CN = "front-proxy-client"
 # client identities: file stem -> (CN, O)
 CLIENTS = {
     "admin": ("mp4mp3-admin", "system:masters"),
@@ -38,6 +39,10 @@ CLIENTS = {
     "kube-proxy": ("system:kube-proxy", None),
     "coredns": ("mp4mp3:coredns", None),
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
+    # the API server's identity when it proxies to an aggregated API (metrics-server), which
+    # trusts the user it names in X-Remote-User only from this certificate's CN
+    "front-proxy-client": (FRONT_PROXY_CN, None),
+    "metrics-server": ("system:metrics-server", None),
 }
 
 
@@ -147,6 +152,15 @@ class KubeAPIServer(KubeServer):
                 f"--service-account-signing-key-file={pki.path('sa.key')}",
                 f"--service-account-key-file={pki.path('sa.pub')}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # the aggregation layer (metrics-server): what it proxies with, and to whom
+                f"--requestheader-client-ca-file={pki.path('ca.crt')}",
+                f"--requestheader-allowed-names={FRONT_PROXY_CN}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki.path('front-proxy-client.crt')}",
+                f"--proxy-client-key-file={pki.path('front-proxy-client.key')}",
+                "--enable-aggregator-routing=true",  # to the endpoint: this process is not a pod
                 *self.endpoint_flags(),
                 "--profiling=false",
                 "--v=1",
@@ -194,6 +208,7 @@ class ControllerManager(KubeServer):
                 "--leader-elect=false",
                 "--concurrent-job-syncs=20",
                 "--concurrent-gc-syncs=20",
+                "--horizontal-pod-autoscaler-sync-period=5s",  # 15 s by default: HPAs act sooner
                 "--kube-api-qps=100",
                 "--kube-api-burst=200",
                 "--v=1",

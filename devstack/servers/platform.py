@@ -11,6 +11,7 @@ from devstack.servers.base import Server
 from devstack.servers.ferretdb import FerretDB
 from devstack.servers.kubernetes import ControllerManager, Etcd, KubeAPIServer
 from devstack.servers.mariadb import MariaDB
+from devstack.servers.metrics import MetricsServer
 from devstack.servers.node import Bridge, Containerd, CoreDNS, Kubelet, KubeProxy, Scheduler
 from devstack.servers.postgres import Postgres
 from devstack.servers.rabbitmq import RabbitMQ
@@ -19,7 +20,7 @@ from devstack.servers.smtp import MailServer
 # The node's servers (Bridge first, so the others can bind its address; the rest after the control
 # plane) run only in the default devstack: Config.node
 NODE_FIRST: list[type[Server]] = [Bridge]
-NODE_LAST: list[type[Server]] = [Scheduler, Containerd, Kubelet, KubeProxy, CoreDNS]
+NODE_LAST: list[type[Server]] = [Scheduler, Containerd, Kubelet, KubeProxy, CoreDNS, MetricsServer]
 NODE = [cls.name for cls in NODE_FIRST + NODE_LAST]  # names, for tests that `up` a part of the stack
 PLATFORM_CLASSES: list[type[Server]] = [
     MariaDB,

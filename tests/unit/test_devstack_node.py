@@ -3,12 +3,17 @@ which iptables rules `down` deletes."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
+
+from cryptography import x509
 
 from devstack import host
 from devstack.config import Config, Ports
 from devstack.network import BRIDGE, NODE_IP, POD_CIDR, cni_files
+from devstack.servers.kubernetes import CLIENTS
+from devstack.servers.metrics import MetricsServer
 from devstack.stack import NODE, Stack
 
 
@@ -22,6 +27,27 @@ def test_only_the_default_devstack_runs_a_node(tmp_path: Path) -> None:
     expected = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "containerd", "kubelet"]
     assert [n for n in order if n in expected] == expected
     assert order.index("coredns") > order.index("kube-proxy") > order.index("kubelet")
+    assert order.index("mp4mp3") > order.index("metrics-server") > order.index("kubelet")  # it scrapes it
+
+
+def test_metrics_server_is_the_aggregated_metrics_api_at_its_own_address(tmp_path: Path) -> None:
+    server = Stack(Config(state=tmp_path, cache=tmp_path, ports=Ports(), node=True))["metrics-server"]
+    assert isinstance(server, MetricsServer)
+    server.pki.ensure(CLIENTS)
+    objects = {o["kind"]: o for o in server.registration()}
+
+    spec = objects["APIService"]["spec"]
+    assert objects["APIService"]["metadata"]["name"] == "v1beta1.metrics.k8s.io"
+    assert spec["service"] == {"name": "metrics-server", "namespace": "kube-system", "port": 443}
+    assert base64.b64decode(spec["caBundle"]) == server.pki.path("ca.crt").read_bytes()
+    assert "selector" not in objects["Service"]["spec"]  # its one endpoint is a host process
+    (subset,) = objects["Endpoints"]["subsets"]
+    assert subset["addresses"] == [{"ip": NODE_IP}]
+    assert subset["ports"] == [{"name": "https", "port": server.cfg.ports.metrics_server}]
+    # the API server checks the serving certificate against the Service's name
+    cert = x509.load_pem_x509_certificate(server.pki.path("metrics-server-serving.crt").read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "metrics-server.kube-system.svc" in sans.get_values_for_type(x509.DNSName)
 
 
 def test_pods_get_urls_on_the_bridge_address(tmp_path: Path) -> None:

@@ -414,6 +414,9 @@ spec:
         target:
           type: Utilization
           averageUtilization: {{ $scaling.targetCPUUtilizationPercentage }}
+  behavior:
+    scaleDown:
+      stabilizationWindowSeconds: {{ $scaling.scaleDownStabilizationSeconds }}
 {{- end }}
 {{- end -}}
 

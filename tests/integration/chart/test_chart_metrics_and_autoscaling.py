@@ -47,6 +47,7 @@ def test_hpas_scale_the_three_deployments_on_cpu_and_the_api_server_takes_them(
     assert (gateway["minReplicas"], gateway["maxReplicas"]) == (2, 5)
     [cpu] = gateway["metrics"]
     assert cpu["resource"] == {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}
+    assert gateway["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 300}}  # Kubernetes' own
     assert hpas["mp4mp3-notification"]["maxReplicas"] == 3
     for component in SCALED:  # the autoscaler owns the count: a helm upgrade must not reset it
         deployment = rendered.named("Deployment", f"mp4mp3-{component}")

@@ -1,0 +1,122 @@
+"""metrics-server: the resource metrics API (``metrics.k8s.io``) that HorizontalPodAutoscalers and
+``kubectl top`` read, as a host process on the node's bridge address.
+
+It scrapes the kubelet's ``/metrics/resource`` with its own client certificate (the kubelet asks
+the API server whether ``system:metrics-server`` may get ``nodes/metrics``) and serves the API
+through the API server's aggregation layer: an APIService names a Service without selector whose
+one endpoint is this process (the API server routes to endpoints, ``--enable-aggregator-routing``),
+and the API server proxies to it with its front-proxy client certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from typing import Any
+
+from devstack.config import ROOT
+from devstack.network import NODE_IP
+from devstack.pki import METRICS_SERVER_SERVING as SERVING
+from devstack.servers.kubernetes import CLIENTS, KubeServer
+
+GROUP_VERSION = "v1beta1.metrics.k8s.io"
+SERVICE = "metrics-server"  # in kube-system (its serving certificate names it: devstack/pki.py)
+RESOLUTION = "10s"  # how often it scrapes the kubelet (its least; 60 s by default)
+
+
+class MetricsServer(KubeServer):
+    name = "metrics-server"
+    user = "metrics-server"
+
+    def ports(self) -> list[int]:
+        return [self.cfg.ports.metrics_server]
+
+    @property
+    def url(self) -> str:
+        return f"https://{NODE_IP}:{self.cfg.ports.metrics_server}"
+
+    def launch(self) -> None:
+        pki = self.pki
+        pki.ensure(CLIENTS)
+        kc = self.write_kubeconfig(self.home / "kubeconfig", self.user, CLIENTS[self.user][0])
+        self._kubectl("apply", "-f", str(ROOT / "devstack" / "manifests" / "metrics-server-rbac.yaml"))
+        self.main.start(
+            [
+                str(self.cfg.binaries["METRICS_SERVER_BIN"] / "metrics-server"),
+                f"--kubeconfig={kc}",  # the API server and the kubelet: its client certificate
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                f"--bind-address={NODE_IP}",
+                f"--secure-port={self.cfg.ports.metrics_server}",
+                f"--tls-cert-file={pki.path(f'{SERVING}.crt')}",
+                f"--tls-private-key-file={pki.path(f'{SERVING}.key')}",
+                f"--kubelet-certificate-authority={pki.path('ca.crt')}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--kubelet-use-node-status-port",  # the kubelet's port is ours, not 10250
+                f"--metric-resolution={RESOLUTION}",
+                "--kubelet-request-timeout=5s",  # under 90% of the resolution, as it insists
+                "--v=1",
+            ]
+        )
+        self.main.wait_ready(self.ready, timeout=60, what="serving")
+        manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": self.registration()})
+        self._kubectl("apply", "-f", "-", stdin=manifest)
+
+    def registration(self) -> list[dict[str, Any]]:
+        """The Service (no selector), its one endpoint (this process) and the APIService."""
+        port = self.cfg.ports.metrics_server
+        meta = {"name": SERVICE, "namespace": "kube-system", "labels": {"app.kubernetes.io/name": SERVICE}}
+        ca = base64.b64encode(self.pki.path("ca.crt").read_bytes()).decode()
+        return [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": meta,
+                "subsets": [{"addresses": [{"ip": NODE_IP}], "ports": [{"name": "https", "port": port}]}],
+            },
+            {
+                "apiVersion": "apiregistration.k8s.io/v1",
+                "kind": "APIService",
+                "metadata": {"name": GROUP_VERSION, "labels": meta["labels"]},
+                "spec": {
+                    "service": {"name": SERVICE, "namespace": "kube-system", "port": 443},
+                    "group": "metrics.k8s.io",
+                    "version": "v1beta1",
+                    "caBundle": ca,
+                    "groupPriorityMinimum": 100,
+                    "versionPriority": 100,
+                },
+            },
+        ]
+
+    def stop(self) -> bool:
+        # an APIService nobody serves makes discovery fail: kubectl warns on every call and the
+        # namespace controller cannot finish deleting namespaces; it comes back with the server
+        if self.main.running() and self.cfg.kubeconfig.exists():
+            self._kubectl("delete", "apiservice", GROUP_VERSION, "--ignore-not-found", "--wait=false")
+        return super().stop()
+
+    def ready(self) -> bool:
+        ctx = ssl.create_default_context(cafile=str(self.pki.path("ca.crt")))
+        try:
+            with urllib.request.urlopen(f"{self.url}/livez", context=ctx, timeout=2) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def urls(self) -> dict[str, str]:
+        return {"resource metrics": f"{self.url} (kubectl top pods -A; {GROUP_VERSION})"}
+
+    def _kubectl(self, *args: str, stdin: str | None = None) -> None:
+        argv = [self.binary("kubectl"), f"--kubeconfig={self.cfg.kubeconfig}", *args]
+        subprocess.run(argv, input=stdin, text=True, check=True, capture_output=True)
