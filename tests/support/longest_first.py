@@ -1,8 +1,10 @@
 """A pytest plugin: test files run longest first, by their durations in earlier sessions.
 
 ``make test``'s first pass hands whole files to its xdist workers (``--dist loadfile``) in
-collection order. A long file handed out last keeps one worker busy while the others idle; handed
-out first, it runs while the short files fill the other workers (longest-processing-time-first).
+collection order (``--no-loadscope-reorder``: xdist would otherwise order files by their number of
+tests, which puts one-test files of a minute last). A long file handed out last keeps one worker
+busy while the others idle; handed out first, it runs while the short files fill the other
+workers (longest-processing-time-first).
 Each session adds what each test took to ``<cache>/test-durations.json`` (outside the checkout,
 with the other build caches); a file's time is the sum over the tests collected from it, a test
 never measured counting the median of those measured. With nothing measured yet (a cold cache),
