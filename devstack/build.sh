@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the devstack's Go servers once, cached by version outside the repo.
-#   devstack/build.sh [kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s|metrics-server|pause ...]   (default: all)
+#   devstack/build.sh [kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s|metrics-server|kueue|pause ...]   (default: all)
 # Each wrapper module under devstack/go/ pins one release; the binaries land in
 # $MP4MP3_CACHE/<name>-<version>/ and a second run only checks they are there.
 set -euo pipefail
@@ -106,6 +106,20 @@ metrics_server() {
     sigs.k8s.io/metrics-server/cmd/metrics-server
 }
 
+kueue() {
+  local dir="$HERE/go/kueue" ver out
+  ver=$(version "$dir" sigs.k8s.io/kueue)
+  build_tools kueue "$ver" "$dir" "" sigs.k8s.io/kueue/cmd/kueue
+  # its Helm chart, from which the devstack takes its CRDs, role and webhooks (devstack/servers/kueue.py)
+  out="$CACHE/kueue-$ver"
+  if [[ ! -f "$out/chart/Chart.yaml" ]]; then
+    local src
+    src=$(cd "$dir" && go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)
+    rm -rf "$out/chart.tmp" && cp -r "$src/charts/kueue" "$out/chart.tmp" && chmod -R u+w "$out/chart.tmp"
+    mv "$out/chart.tmp" "$out/chart"
+  fi
+}
+
 pause() {
   local dir="$HERE/go/pause" h
   h=$(cat "$dir"/go.mod "$dir"/*.go | sha256sum | cut -c1-8)
@@ -121,15 +135,16 @@ paths() {
   echo "K9S_BIN=$CACHE/k9s-$(version "$HERE/go/k9s" github.com/derailed/k9s)"
   echo "COREDNS_BIN=$CACHE/coredns-$(version "$HERE/go/coredns" github.com/coredns/coredns)"
   echo "CRICTL_BIN=$CACHE/crictl-$(version "$HERE/go/crictl" sigs.k8s.io/cri-tools)"
+  echo "KUEUE_BIN=$CACHE/kueue-$(version "$HERE/go/kueue" sigs.k8s.io/kueue)"
   echo "METRICS_SERVER_BIN=$CACHE/metrics-server-$(version "$HERE/go/metrics-server" sigs.k8s.io/metrics-server)"
   echo "PAUSE_BIN=$CACHE/pause-$(cat "$HERE"/go/pause/go.mod "$HERE"/go/pause/*.go | sha256sum | cut -c1-8)"
 }
 
 targets=("$@")
-((${#targets[@]})) || targets=(etcd ferretdb helm kubernetes crictl coredns k9s metrics-server pause)
+((${#targets[@]})) || targets=(etcd ferretdb helm kubernetes crictl coredns k9s metrics-server kueue pause)
 for t in "${targets[@]}"; do
   case $t in
-    kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s|pause|paths) "$t" ;;
+    kubernetes|etcd|ferretdb|helm|coredns|crictl|k9s|kueue|pause|paths) "$t" ;;
     metrics-server) metrics_server ;;
     *) log "unknown target: $t"; exit 2 ;;
   esac

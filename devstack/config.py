@@ -76,6 +76,14 @@ class Ports:
         return self._p(24262)
 
     @property
+    def kueue_webhook(self) -> int:
+        return self._p(24263)
+
+    @property
+    def kueue_health(self) -> int:
+        return self._p(24264)
+
+    @property
     def epmd(self) -> int:
         return self._p(22369)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 
 from devstack.config import Config
 from devstack.servers.base import Server
+from devstack.servers.kueue import Kueue
 from devstack.servers.platform import NODE, platform_classes
 from devstack.servers.platform import data_env as platform_data_env
 from devstack.servers.platform import pod_env as platform_pod_env
@@ -27,12 +28,14 @@ def server_classes(cfg: Config) -> list[type[Server]]:
 
 class Stack:
     """``servers``: what `make up` runs (the system itself as the chart's release). ``host_services``:
-    our services as host processes, started only when named (tests that need one as a process)."""
+    our services as host processes, and Kueue, started only when named (tests that need one)."""
 
     def __init__(self, cfg: Config | None = None) -> None:
         self.cfg = cfg or Config.from_env()
         self.servers: dict[str, Server] = {cls.name: cls(self.cfg) for cls in server_classes(self.cfg)}
         self.host_services: dict[str, Server] = {spec.name: Service(self.cfg, spec) for spec in SERVICES}
+        if self.cfg.node:  # Kueue, for the chart's admission handed to it (its Jobs run on the node)
+            self.host_services[Kueue.name] = Kueue(self.cfg)
 
     def __getitem__(self, name: str) -> Server:
         return self.servers.get(name) or self.host_services[name]

@@ -43,6 +43,7 @@ CLIENTS = {
     # trusts the user it names in X-Remote-User only from this certificate's CN
     "front-proxy-client": (FRONT_PROXY_CN, None),
     "metrics-server": ("system:metrics-server", None),
+    "kueue": ("system:kueue", None),
 }
 
 
