@@ -70,14 +70,14 @@ class Stack:
         for server in self.select(names):
             if isinstance(server, Service) and not server.exists():
                 if echo:
-                    print(f"  {server.name:<24} skipped (package {server.spec.package}/ not written yet)")
+                    _say(f"  {server.name:<24} skipped (package {server.spec.package}/ not written yet)")
                 continue
             start = time.monotonic()
             was_running = server.running()
             server.start()
             if echo:
                 how = "already running" if was_running else f"started in {time.monotonic() - start:.1f} s"
-                print(f"  {server.name:<24} {how}", flush=True)
+                _say(f"  {server.name:<24} {how}")
         self.write_env()
 
     def down(self, names: Iterable[str] | None = None, echo: bool = False) -> None:
@@ -92,7 +92,7 @@ class Stack:
             stopped = server.stop()
             if echo:
                 how = f"stopped in {time.monotonic() - start:.1f} s" if stopped else "was not running"
-                print(f"  {server.name:<24} {how}", flush=True)
+                _say(f"  {server.name:<24} {how}")
 
     def status(self) -> dict[str, bool]:
         return {name: server.running() for name, server in self.servers.items()}
@@ -125,3 +125,10 @@ class Stack:
             "# written by `make up`; source it: . .devstack/env\n" + "\n".join(lines) + "\n"
         )
         self.cfg.env_file.chmod(0o600)
+
+
+def _say(line: str) -> None:
+    """Print a line of up's or down's progress; a reader gone (`devstack down | head`) must not
+    stop a down half way, with servers left running."""
+    with contextlib.suppress(BrokenPipeError):
+        print(line, flush=True)
