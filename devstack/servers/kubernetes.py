@@ -3,10 +3,13 @@ Real binaries, built by devstack/build.sh; the node (kubelet & co.) is in server
 
 from __future__ import annotations
 
+import json
 import ssl
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -76,6 +79,37 @@ class KubeServer(Server):
     def binary(self, name: str) -> str:
         key = "ETCD_BIN" if name == "etcd" else "KUBERNETES_BIN"
         return str(self.cfg.binaries[key] / name)
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> None:
+        """kubectl as the admin (``-f -`` reads ``stdin``); a failure raises when ``check``."""
+        argv = [self.binary("kubectl"), f"--kubeconfig={self.cfg.kubeconfig}", *args]
+        done = subprocess.run(argv, input=stdin, text=True, capture_output=True)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args[:2])} failed: {done.stderr.strip()}")
+
+    def apply(self, objects: list[dict[str, Any]], *flags: str) -> None:
+        manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
+        self.kubectl("apply", *flags, "-f", "-", stdin=manifest)
+
+    def host_endpoint(self, name: str, namespace: str, port: int) -> list[dict[str, Any]]:
+        """A Service without selector (port 443) whose one endpoint is a host process of ours on
+        the node's bridge at ``port``: how the API server reaches an aggregated API or a webhook
+        that does not run in a pod."""
+        meta = {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/name": name}}
+        return [
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": meta,
+                "subsets": [{"addresses": [{"ip": NODE_IP}], "ports": [{"name": "https", "port": port}]}],
+            },
+        ]
 
     def write_kubeconfig(self, path: Path, stem: str, user: str) -> Path:
         pki = self.pki

@@ -17,7 +17,6 @@ process goes.
 from __future__ import annotations
 
 import base64
-import json
 import subprocess
 import urllib.error
 import urllib.request
@@ -69,7 +68,8 @@ class Kueue(KubeServer):
     def launch(self) -> None:
         self.pki.ensure(CLIENTS)
         kc = self.write_kubeconfig(self.home / "kubeconfig", self.user, CLIENTS[self.user][0])
-        self._apply(self.objects())
+        # server-side: Kueue's CRDs are too large for the last-applied annotation
+        self.apply(self.objects(), "--server-side", "--force-conflicts")
         config = self.home / "config.yaml"
         config.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         binary = self.cfg.binaries["KUEUE_BIN"] / "kueue"
@@ -145,32 +145,13 @@ class Kueue(KubeServer):
                 out.append(obj)
         role = "kueue-manager-secrets-role"
         out.append(_binding("RoleBinding", role, f"system:{self.user}", NAMESPACE))
-        out += self._endpoint()
+        out += self.host_endpoint(WEBHOOK_SERVICE, NAMESPACE, self.cfg.ports.kueue_webhook)
         return out
-
-    def _endpoint(self) -> list[dict[str, Any]]:
-        """The webhook Service without selector, and this process as its one endpoint."""
-        meta = {"name": WEBHOOK_SERVICE, "namespace": NAMESPACE}
-        port = self.cfg.ports.kueue_webhook
-        return [
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": meta,
-                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "Endpoints",
-                "metadata": meta,
-                "subsets": [{"addresses": [{"ip": NODE_IP}], "ports": [{"name": "https", "port": port}]}],
-            },
-        ]
 
     def stop(self) -> bool:
         if self.main.running() and self.cfg.kubeconfig.exists():
             for kind, name in WEBHOOK_CONFIGURATIONS.items():
-                self._kubectl("delete", kind, name, "--ignore-not-found")
+                self.kubectl("delete", kind, name, "--ignore-not-found", check=False)
         return super().stop()
 
     def ready(self) -> bool:
@@ -187,17 +168,6 @@ class Kueue(KubeServer):
     def urls(self) -> dict[str, str]:
         webhooks = f"https://{NODE_IP}:{self.cfg.ports.kueue_webhook}"
         return {"kueue": f"webhooks {webhooks}; Jobs of namespaces labelled {MANAGED_LABEL}=true"}
-
-    def _apply(self, objects: list[dict[str, Any]]) -> None:
-        manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": objects})
-        # server-side: Kueue's CRDs are too large for the last-applied annotation
-        self._kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=manifest, check=True)
-
-    def _kubectl(self, *args: str, stdin: str | None = None, check: bool = False) -> None:
-        argv = [self.binary("kubectl"), f"--kubeconfig={self.cfg.kubeconfig}", *args]
-        done = subprocess.run(argv, input=stdin, text=True, capture_output=True)
-        if check and done.returncode != 0:
-            raise RuntimeError(f"kubectl {args[0]} failed: {done.stderr.strip()}")
 
 
 def _namespace() -> dict[str, Any]:

@@ -11,9 +11,7 @@ and the API server proxies to it with its front-proxy client certificate.
 from __future__ import annotations
 
 import base64
-import json
 import ssl
-import subprocess
 import urllib.error
 import urllib.request
 from typing import Any
@@ -43,7 +41,7 @@ class MetricsServer(KubeServer):
         pki = self.pki
         pki.ensure(CLIENTS)
         kc = self.write_kubeconfig(self.home / "kubeconfig", self.user, CLIENTS[self.user][0])
-        self._kubectl("apply", "-f", str(ROOT / "devstack" / "manifests" / "metrics-server-rbac.yaml"))
+        self.kubectl("apply", "-f", str(ROOT / "devstack" / "manifests" / "metrics-server-rbac.yaml"))
         self.main.start(
             [
                 str(self.cfg.binaries["METRICS_SERVER_BIN"] / "metrics-server"),
@@ -63,31 +61,17 @@ class MetricsServer(KubeServer):
             ]
         )
         self.main.wait_ready(self.ready, timeout=60, what="serving")
-        manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": self.registration()})
-        self._kubectl("apply", "-f", "-", stdin=manifest)
+        self.apply(self.registration())
 
     def registration(self) -> list[dict[str, Any]]:
         """The Service (no selector), its one endpoint (this process) and the APIService."""
-        port = self.cfg.ports.metrics_server
-        meta = {"name": SERVICE, "namespace": "kube-system", "labels": {"app.kubernetes.io/name": SERVICE}}
         ca = base64.b64encode(self.pki.path("ca.crt").read_bytes()).decode()
         return [
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": meta,
-                "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
-            },
-            {
-                "apiVersion": "v1",
-                "kind": "Endpoints",
-                "metadata": meta,
-                "subsets": [{"addresses": [{"ip": NODE_IP}], "ports": [{"name": "https", "port": port}]}],
-            },
+            *self.host_endpoint(SERVICE, "kube-system", self.cfg.ports.metrics_server),
             {
                 "apiVersion": "apiregistration.k8s.io/v1",
                 "kind": "APIService",
-                "metadata": {"name": GROUP_VERSION, "labels": meta["labels"]},
+                "metadata": {"name": GROUP_VERSION, "labels": {"app.kubernetes.io/name": SERVICE}},
                 "spec": {
                     "service": {"name": SERVICE, "namespace": "kube-system", "port": 443},
                     "group": "metrics.k8s.io",
@@ -103,7 +87,9 @@ class MetricsServer(KubeServer):
         # an APIService nobody serves makes discovery fail: kubectl warns on every call and the
         # namespace controller cannot finish deleting namespaces; it comes back with the server
         if self.main.running() and self.cfg.kubeconfig.exists():
-            self._kubectl("delete", "apiservice", GROUP_VERSION, "--ignore-not-found", "--wait=false")
+            self.kubectl(
+                "delete", "apiservice", GROUP_VERSION, "--ignore-not-found", "--wait=false", check=False
+            )
         return super().stop()
 
     def ready(self) -> bool:
@@ -116,7 +102,3 @@ class MetricsServer(KubeServer):
 
     def urls(self) -> dict[str, str]:
         return {"resource metrics": f"{self.url} (kubectl top pods -A; {GROUP_VERSION})"}
-
-    def _kubectl(self, *args: str, stdin: str | None = None) -> None:
-        argv = [self.binary("kubectl"), f"--kubeconfig={self.cfg.kubeconfig}", *args]
-        subprocess.run(argv, input=stdin, text=True, check=True, capture_output=True)
