@@ -30,13 +30,7 @@ def main(args: list[str]) -> int:
     workers = os.environ.get("MP4MP3_TEST_WORKERS", "3")
     # the slowest tests of each pass are listed at its end: where CI's minutes go
     passes = [
-        # files in the order collected (tests/support/longest_first.py: longest first), not by count
-        [
-            *("-n", workers, "--dist", "loadfile", "--no-loadscope-reorder"),
-            "-m",
-            "not serial and not alone",
-            "--durations=20",
-        ],
+        ["-n", workers, "--dist", "loadfile", "-m", "not serial and not alone", "--durations=20"],
         ["-p", "no:xdist", "-m", "serial", "--durations=0"],
         # -s: the alone tests say what they do and how long it takes (the chaos soak's faults, the
         # node's down and up), and these are the minutes CI spends one test at a time

@@ -16,8 +16,6 @@ from devstack.servers.services import cluster_setup
 from devstack.stack import Stack
 from tests.support.world import Worlds
 
-pytest_plugins = ["tests.support.longest_first"]
-
 
 @pytest.fixture(scope="session")
 def devstack() -> Iterator[Stack]:
