@@ -50,7 +50,7 @@ CLIENTS = {
 }
 
 
-def _https_ok(url: str, pki: PKI, stem: str = "admin") -> bool:
+def https_ok(url: str, pki: PKI, stem: str = "admin") -> bool:
     ctx = ssl.create_default_context(cafile=str(pki.path("ca.crt")))
     ctx.load_cert_chain(str(pki.path(f"{stem}.crt")), str(pki.path(f"{stem}.key")))
     try:
@@ -208,7 +208,7 @@ class KubeAPIServer(KubeServer):
         return [] if self.cfg.node else ["--endpoint-reconciler-type=none"]
 
     def ready(self) -> bool:
-        return _https_ok(f"{self.api_url}/readyz", self.pki)
+        return https_ok(f"{self.api_url}/readyz", self.pki)
 
     def env(self) -> dict[str, str]:
         return {"KUBECONFIG": str(self.cfg.kubeconfig)}

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import urllib.error
-import urllib.request
 from typing import Any
 
 import httpx
@@ -29,7 +27,7 @@ from devstack.config import LOOPBACK
 from devstack.kube import ApiError, Kube
 from devstack.network import NODE_IP
 from devstack.process import port_open
-from devstack.servers.kubernetes import CLIENTS, KubeServer
+from devstack.servers.node import NodeServer, http_ok
 
 NAMESPACE = "kueue-system"
 WEBHOOK_SERVICE = "kueue-webhook-service"  # the rotator names its certificate and configurations after it
@@ -58,7 +56,7 @@ KEPT = {
 }
 
 
-class Kueue(KubeServer):
+class Kueue(NodeServer):
     name = "kueue"
     user = "kueue"
 
@@ -66,8 +64,7 @@ class Kueue(KubeServer):
         return [self.cfg.ports.kueue_webhook, self.cfg.ports.kueue_health]
 
     def launch(self) -> None:
-        self.pki.ensure(CLIENTS)
-        kc = self.write_kubeconfig(self.home / "kubeconfig", self.user, CLIENTS[self.user][0])
+        kc = self.kubeconfig()
         # server-side: Kueue's CRDs are too large for the last-applied annotation
         self.apply(self.objects(), "--server-side", "--force-conflicts")
         config = self.home / "config.yaml"
@@ -156,12 +153,7 @@ class Kueue(KubeServer):
 
     def ready(self) -> bool:
         """Ready by its own probe, and its webhook server listening (once its certificates exist)."""
-        try:
-            url = f"http://{LOOPBACK}:{self.cfg.ports.kueue_health}/readyz"
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status != 200:
-                    return False
-        except (urllib.error.URLError, OSError):
+        if not http_ok(f"http://{LOOPBACK}:{self.cfg.ports.kueue_health}/readyz"):
             return False
         return port_open(self.cfg.ports.kueue_webhook, NODE_IP)
 

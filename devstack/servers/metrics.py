@@ -11,22 +11,20 @@ and the API server proxies to it with its front-proxy client certificate.
 from __future__ import annotations
 
 import base64
-import ssl
-import urllib.error
-import urllib.request
 from typing import Any
 
 from devstack.config import ROOT
 from devstack.network import NODE_IP
 from devstack.pki import METRICS_SERVER_SERVING as SERVING
-from devstack.servers.kubernetes import CLIENTS, KubeServer
+from devstack.servers.kubernetes import https_ok
+from devstack.servers.node import NodeServer
 
 GROUP_VERSION = "v1beta1.metrics.k8s.io"
 SERVICE = "metrics-server"  # in kube-system (its serving certificate names it: devstack/pki.py)
 RESOLUTION = "10s"  # how often it scrapes the kubelet (its least; 60 s by default)
 
 
-class MetricsServer(KubeServer):
+class MetricsServer(NodeServer):
     name = "metrics-server"
     user = "metrics-server"
 
@@ -38,9 +36,8 @@ class MetricsServer(KubeServer):
         return f"https://{NODE_IP}:{self.cfg.ports.metrics_server}"
 
     def launch(self) -> None:
+        kc = self.kubeconfig()
         pki = self.pki
-        pki.ensure(CLIENTS)
-        kc = self.write_kubeconfig(self.home / "kubeconfig", self.user, CLIENTS[self.user][0])
         self.kubectl("apply", "-f", str(ROOT / "devstack" / "manifests" / "metrics-server-rbac.yaml"))
         self.main.start(
             [
@@ -93,12 +90,7 @@ class MetricsServer(KubeServer):
         return super().stop()
 
     def ready(self) -> bool:
-        ctx = ssl.create_default_context(cafile=str(self.pki.path("ca.crt")))
-        try:
-            with urllib.request.urlopen(f"{self.url}/livez", context=ctx, timeout=2) as resp:
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
+        return https_ok(f"{self.url}/livez", self.pki, self.user)
 
     def urls(self) -> dict[str, str]:
         return {"resource metrics": f"{self.url} (kubectl top pods -A; {GROUP_VERSION})"}

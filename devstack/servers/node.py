@@ -46,7 +46,7 @@ CNI_BIN = "/usr/lib/cni"
 STOP_TIMEOUT = 60.0  # seconds for the kubelet's pods to stop before containerd goes
 
 
-def _http_ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             return bool(resp.status == 200)
@@ -365,7 +365,7 @@ class Kubelet(NodeServer):
         }
 
     def ready(self) -> bool:
-        if not _http_ok(f"http://{LOOPBACK}:{self.cfg.ports.kubelet_healthz}/healthz"):
+        if not http_ok(f"http://{LOOPBACK}:{self.cfg.ports.kubelet_healthz}/healthz"):
             return False
         return node_ready(self)
 
@@ -417,7 +417,7 @@ class KubeProxy(NodeServer):
         self.main.wait_ready(self.ready, timeout=60, what="healthy")
 
     def ready(self) -> bool:
-        return _http_ok(f"http://{LOOPBACK}:{self.cfg.ports.kube_proxy_healthz}/healthz")
+        return http_ok(f"http://{LOOPBACK}:{self.cfg.ports.kube_proxy_healthz}/healthz")
 
 
 class CoreDNS(NodeServer):
@@ -428,17 +428,7 @@ class CoreDNS(NodeServer):
 
     def launch(self) -> None:
         kc = self.kubeconfig()
-        subprocess.run(
-            [
-                self.binary("kubectl"),
-                f"--kubeconfig={self.cfg.kubeconfig}",
-                "apply",
-                "-f",
-                str(ROOT / "devstack" / "manifests" / "coredns-rbac.yaml"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        self.kubectl("apply", "-f", str(ROOT / "devstack" / "manifests" / "coredns-rbac.yaml"))
         corefile = self.home / "Corefile"
         corefile.write_text(self.corefile(kc))
         binary = self.cfg.binaries["COREDNS_BIN"] / "coredns"
@@ -461,7 +451,7 @@ class CoreDNS(NodeServer):
 """
 
     def ready(self) -> bool:
-        return _http_ok(f"http://{LOOPBACK}:{self.cfg.ports.coredns_ready}/ready")
+        return http_ok(f"http://{LOOPBACK}:{self.cfg.ports.coredns_ready}/ready")
 
     def urls(self) -> dict[str, str]:
         return {"cluster DNS": f"{CLUSTER_DNS}:{CLUSTER_DNS_PORT} ({CLUSTER_DOMAIN})"}
