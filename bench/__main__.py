@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import audio, conversion, e2e, report, wrapped
+from bench import audio, conversion, e2e, report, segments, wrapped
 from bench.report import Json, Section
 from devstack.config import Config
 
@@ -38,6 +38,7 @@ def _gateway(smoke: bool, console: Console) -> Section | Json:
 SECTIONS: dict[str, Runner] = {
     "conversion": lambda smoke, console: conversion.section(smoke, console),
     "audio": lambda smoke, console: audio.section(smoke, console),
+    "segments": lambda smoke, console: segments.section(smoke, console),
     "gateway": _gateway,
     "auth": lambda smoke, console: wrapped.auth_section(smoke, console),
     "e2e": lambda smoke, console: e2e.section(smoke, console),
