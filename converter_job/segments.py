@@ -13,11 +13,13 @@ flushed). ``join`` keeps each segment's own frames, re-packs the bit reservoir a
 ffmpeg 5.1's ``-ss`` before ``-i`` on an MP4's AAC, when transcoding, is sample-accurate and
 decodes the first samples after the seek as a full decode does (measured: within 1.6e-5 of full
 scale, float rounding, from the first sample): there is no AAC priming to cover, the overlap is
-for LAME alone.
+for LAME (and the resampler, when there is one) alone. A resampled encode must also start on a
+whole source sample, or its stream is shifted by a fraction of a sample (``grid``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,16 +66,35 @@ def supported(output: Output, rate: int | None) -> bool:
     return (output.sample_rate or rate) in MPEG1_RATES and _rate_ok(output)
 
 
-def plan(span: Window, rate: int, count: int, overlap_frames: int = OVERLAP_FRAMES) -> list[Segment]:
+def plan(
+    span: Window,
+    rate: int,
+    count: int,
+    overlap_frames: int = OVERLAP_FRAMES,
+    source_rate: int | None = None,
+) -> list[Segment]:
     """``count`` segments of (nearly) equal whole frames at ``rate`` (the output's); fewer when the
-    span is too short for each to hold more frames than the overlap, one when its length is
-    unknown."""
+    span is too short for each to hold the overlap and the look-ahead, one when its length is
+    unknown. When the output is resampled from ``source_rate``, every encode starts on a frame that
+    is also a whole source sample (see ``grid``)."""
     total = int(span.expected * rate) // FRAME if span.expected is not None else 0
-    count = max(1, min(count, total // max(1, overlap_frames + LOOKAHEAD_FRAMES)))
+    step = grid(rate, source_rate)
+    overlap = -(-overlap_frames // step) * step
+    count = max(1, min(count, total // (max(step, overlap + LOOKAHEAD_FRAMES) + step)))
     if count == 1:
         return [Segment(0, 1, 0.0, None, 0, None)]
-    bounds = [i * total // count for i in range(count + 1)]
-    return [_segment(i, count, bounds[i], bounds[i + 1], rate, overlap_frames) for i in range(count)]
+    bounds = [round(i * total / count / step) * step for i in range(count)] + [total]
+    return [_segment(i, count, bounds[i], bounds[i + 1], rate, overlap) for i in range(count)]
+
+
+def grid(rate: int, source_rate: int | None) -> int:
+    """Frames between positions that are whole samples at both rates (1 without resampling): an
+    encode that seeks between source samples gets its resampled stream shifted by a fraction of a
+    sample against the single pass's (measured, 44.1 to 48 kHz: 22 dB at the joins instead of
+    34, VBR no longer bit-identical), while one that seeks on a source sample gets the same."""
+    if source_rate is None or source_rate == rate:
+        return 1
+    return rate // math.gcd(rate, FRAME * source_rate)
 
 
 def encode_argv(

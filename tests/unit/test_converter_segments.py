@@ -79,3 +79,21 @@ def test_encode_argv_seeks_into_the_span_and_encodes_like_the_single_pass() -> N
     assert tail[tail.index("-to") + 1] == "62.5" and "-t" not in tail
     head = segments.encode_argv("ffmpeg", Path("in.mp4"), Path("p.mp3"), output, SPAN, first, 44100)
     assert head[head.index("-ss") + 1] == "2.500000"
+
+
+@pytest.mark.parametrize(
+    ("rate", "source_rate", "step"), [(48000, 44100, 5), (44100, 48000, 49), (32000, 48000, 1)]
+)
+def test_resampled_encodes_start_on_whole_source_samples(rate: int, source_rate: int, step: int) -> None:
+    assert segments.grid(rate, source_rate) == step
+    assert segments.grid(rate, rate) == segments.grid(rate, None) == 1
+
+    plan = segments.plan(SPAN, rate, 4, source_rate=source_rate)
+
+    assert len(plan) == 4
+    for segment in plan:
+        first = round(segment.start * rate / 1152)
+        assert first % step == 0 and (first * 1152 * source_rate) % rate == 0
+        assert segment.skip_frames % step == 0 and segment.skip_frames >= segments.OVERLAP_FRAMES * (
+            segment.index > 0
+        )
