@@ -88,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     rate = info.sample_rate or 0
     if not segments.supported(OUTPUT, rate):
         raise SystemExit(f"segments do not support this input's rate ({rate} Hz)")
-    parts = [(s, args.dst.with_suffix(f".part{s.index}.mp3")) for s in segments.plan(span, rate, args.count)]
+    parts = [
+        (s, args.dst.with_suffix(f".part{s.index}.mp3"))
+        for s in segments.plan(span, rate, args.count, source_rate=rate)
+    ]
     encodes = [
         subprocess.Popen(segments.encode_argv("ffmpeg", args.src, path, OUTPUT, span, s, rate))
         for s, path in parts
