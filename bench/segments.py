@@ -45,6 +45,7 @@ class Run:
     round: int
     contender: str
     usage: Usage
+    encode_wall: float
     join_wall: float
     join_cpu: float
     size: int
@@ -72,7 +73,8 @@ def section(smoke: bool = False, console: Console | None = None, rounds: int | N
 
 def main(argv: list[str] | None = None) -> int:
     """One contender: the single pass (K = 1) or K segment encodes side by side, then the join;
-    prints the join's wall and CPU seconds and the samples the MP3 decodes to, as JSON."""
+    prints the encodes' wall, the join's wall and CPU seconds and the samples the MP3 decodes to,
+    as JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench.segments")
     parser.add_argument("src", type=Path)
     parser.add_argument("dst", type=Path)
@@ -80,10 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     info = probe.probe("ffprobe", args.src, PROBE_TIMEOUT)
     span = probe.window(info, None)
+    started = time.perf_counter()
     if args.count == 1:
         argv_ = ffmpeg_argv("ffmpeg", args.src, args.dst, OUTPUT, span, Extras(), info.sample_rate)
         subprocess.run(argv_, check=True, stdout=subprocess.DEVNULL)
-        print(json.dumps({"join_wall": 0.0, "join_cpu": 0.0, "samples": _samples(args.dst)}))
+        encode = time.perf_counter() - started
+        print(
+            json.dumps(
+                {"encode_wall": encode, "join_wall": 0.0, "join_cpu": 0.0, "samples": _samples(args.dst)}
+            )
+        )
         return 0
     rate = info.sample_rate or 0
     if not segments.supported(OUTPUT, rate):
@@ -98,12 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if any(p.wait() != 0 for p in encodes):
         raise SystemExit("a segment's encode failed")
+    encode = time.perf_counter() - started
     cpu, started = _cpu(), time.perf_counter()
     joined = segments.join(parts, args.dst)
     wall, cpu = time.perf_counter() - started, _cpu() - cpu
     for _, path in parts:
         path.unlink()
-    print(json.dumps({"join_wall": wall, "join_cpu": cpu, "samples": joined.samples}))
+    print(json.dumps({"encode_wall": encode, "join_wall": wall, "join_cpu": cpu, "samples": joined.samples}))
     return 0
 
 
@@ -117,7 +126,15 @@ def _once(name: str, item: Input, round_: int, tmp: Path) -> Run:
     finally:
         out.unlink(missing_ok=True)
     return Run(
-        item.label, round_, name, usage, report["join_wall"], report["join_cpu"], size, report["samples"]
+        item.label,
+        round_,
+        name,
+        usage,
+        report["encode_wall"],
+        report["join_wall"],
+        report["join_cpu"],
+        size,
+        report["samples"],
     )
 
 
@@ -175,6 +192,7 @@ def _section(inputs: list[Input], runs: list[Run], rounds: int) -> Section:
                     "contender": r.contender,
                     "wall": round(r.usage.wall, 3),
                     "cpu": round(r.usage.cpu, 3),
+                    "encode_wall": round(r.encode_wall, 3),
                     "join_wall": round(r.join_wall, 3),
                     "join_cpu": round(r.join_cpu, 3),
                     "bytes": r.size,
@@ -204,6 +222,9 @@ def _section(inputs: list[Input], runs: list[Run], rounds: int) -> Section:
             "Each contender is one Python process (python -m bench.segments SRC DST K): probe, then one "
             "ffmpeg (K=1, convert.py's argv) or K ffmpeg segment encodes at once and the join "
             "(converter_job.segments); CPU is the whole tree's. GridFS and pods are left out.",
+            "'encode wall' is the encodes' alone (all K side by side), from the runner; with other work "
+            "on the machine the K encodes share whatever cores it leaves: CPU / wall of the encodes says "
+            "how many they got.",
             "'same samples' compares the joined MP3's decoded length (its LAME header) with the single "
             "pass's: the join must not add or lose a sample.",
         ],
@@ -215,6 +236,7 @@ _COLUMNS = {
     "cpu": "CPU s",
     "wall_vs_single": "wall / single",
     "cpu_vs_single": "CPU / single",
+    "encode_wall": "encode wall s",
     "join_wall": "join wall s",
     "join_cpu": "join CPU s",
     "mb": "file MB",
@@ -229,6 +251,7 @@ def _summary(mine: list[Run], single: list[Run]) -> dict[str, float | str | None
         "cpu": stats.rounded(stats.median([u.cpu for u in usages])),
         "wall_vs_single": stats.rounded(stats.paired_ratio([u.wall for u in usages], [u.wall for u in base])),
         "cpu_vs_single": stats.rounded(stats.paired_ratio([u.cpu for u in usages], [u.cpu for u in base])),
+        "encode_wall": stats.rounded(stats.median([r.encode_wall for r in mine])),
         "join_wall": stats.rounded(stats.median([r.join_wall for r in mine])),
         "join_cpu": stats.rounded(stats.median([r.join_cpu for r in mine])),
         "mb": stats.rounded(stats.median([r.size / MB for r in mine]), 2),

@@ -45,10 +45,6 @@ class Segment:
     skip_frames: int  # frames at the start of this encode that belong to the previous segment
     frames: int | None  # frames of this encode to keep after skip_frames (None: all, for the last)
 
-    @property
-    def last(self) -> bool:
-        return self.index == self.count - 1
-
 
 @dataclass(frozen=True)
 class Joined:
