@@ -18,6 +18,9 @@ PLURAL = "conversionjobs"
 # GridFS buckets
 VIDEOS_BUCKET = "videos"
 MP3S_BUCKET = "mp3s"
+# the parts of a long video's audio, encoded by the pods of one Indexed Job, until one joins them
+SEGMENTS_BUCKET = "segments"
+SEGMENTS_DONE = f"{SEGMENTS_BUCKET}.done"  # per run (the Job's uid): the indexes stored, so one pod joins
 # the gateway's record of each job (owner, upload, options): the operator forgets it on expiry
 JOBS_COLLECTION = "jobs"
 # FerretDB answers getMore with up to 250 documents whatever their size; 250 x 255 KiB (pymongo's
@@ -32,6 +35,7 @@ UID_ANNOTATION = f"{GROUP}/conversionjob-uid"  # on the converter's pod: whose s
 RETRY_ANNOTATION = f"{GROUP}/retry"  # a new value re-runs a Failed ConversionJob (gateway, kubectl, k9s)
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"  # on converter Jobs when Kueue admits them
 CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"  # Kubernetes puts it on a Job's pods
+COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"  # an Indexed Job's pod's index
 # the Kubernetes recommended labels we set
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"

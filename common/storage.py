@@ -7,7 +7,14 @@ import pymongo
 import pymongo.errors
 from pymongo.database import Database
 
-from common.resources import CHUNK_SIZE, JOBS_COLLECTION, MP3S_BUCKET, VIDEOS_BUCKET
+from common.resources import (
+    CHUNK_SIZE,
+    JOBS_COLLECTION,
+    MP3S_BUCKET,
+    SEGMENTS_BUCKET,
+    SEGMENTS_DONE,
+    VIDEOS_BUCKET,
+)
 
 
 def database(uri: str, **client_options: object) -> Database:
@@ -49,6 +56,19 @@ def videos(db: Database) -> gridfs.GridFSBucket:
 
 def mp3s(db: Database) -> gridfs.GridFSBucket:
     return gridfs.GridFSBucket(db, bucket_name=MP3S_BUCKET, chunk_size_bytes=CHUNK_SIZE)
+
+
+def segments(db: Database) -> gridfs.GridFSBucket:
+    return gridfs.GridFSBucket(db, bucket_name=SEGMENTS_BUCKET, chunk_size_bytes=CHUNK_SIZE)
+
+
+def delete_segments(db: Database, job: str) -> int:
+    """Delete the segment files a ConversionJob's pods stored (all its runs); how many there were."""
+    bucket, found = segments(db), 0
+    for file in db[f"{SEGMENTS_BUCKET}.files"].find({"metadata.job": job}, {"_id": 1}):
+        found += delete_quietly(bucket, file["_id"])
+    db[SEGMENTS_DONE].delete_many({"job": job})
+    return found
 
 
 def delete_quietly(bucket: gridfs.GridFSBucket, file_id: object) -> bool:

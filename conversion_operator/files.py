@@ -1,14 +1,16 @@
-"""The GridFS files of a ConversionJob: is the video still there, and deleting both on cleanup.
+"""The GridFS files of a ConversionJob: is the video still there, how long is it (from its movie
+header: segments.py), and deleting what the job stored on cleanup.
 
 A video is stored once per owner (the gateway reuses the stored copy of identical bytes), so it is
 deleted only when no other job's record names it."""
 
 from __future__ import annotations
 
+import gridfs
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from common import storage
+from common import mp4, storage
 from common.resources import JOBS_COLLECTION, VIDEOS_BUCKET
 
 
@@ -26,10 +28,19 @@ class Files:
             return False
         return self.db[f"{VIDEOS_BUCKET}.files"].find_one({"_id": oid}, {"_id": 1}) is not None
 
+    def video_seconds(self, video_id: str) -> float | None:
+        """The video's duration as its movie header says, None when it has none we can read."""
+        try:
+            with storage.videos(self.db).open_download_stream(ObjectId(video_id)) as stream:
+                return mp4.movie_seconds(stream, stream.length)
+        except (gridfs.errors.NoFile, InvalidId):
+            return None
+
     def delete(self, video_id: str, mp3_id: ObjectId, job: str) -> tuple[bool, bool]:
-        """Delete the video (unless another job uses it) and the MP3 if they exist; (video deleted,
-        MP3 deleted)."""
+        """Delete the video (unless another job uses it), the MP3 and any segments a failed run left;
+        (video deleted, MP3 deleted)."""
         video = False if self.video_shared(video_id, job) else self.delete_video(video_id)
+        storage.delete_segments(self.db, job)
         return video, storage.delete_quietly(storage.mp3s(self.db), mp3_id)
 
     def video_shared(self, video_id: str, job: str) -> bool:

@@ -9,6 +9,7 @@ All are owned by the ConversionJob (``kopf.adopt``), so the garbage collector re
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -16,6 +17,7 @@ import kopf
 from common.exit_codes import BAD_INPUT
 from common.resources import (
     COMPONENT_LABEL,
+    CONTROLLER_UID_LABEL,
     GROUP,
     JOB_LABEL,
     KUEUE_QUEUE_LABEL,
@@ -51,9 +53,31 @@ def labels(body: Body) -> dict[str, str]:
     return out
 
 
-def job(body: Body, settings: Settings, name: str | None = None) -> dict[str, Any]:
+def segments_for(spec: Mapping[str, Any], seconds: float | None, settings: Settings) -> int:
+    """How many pods encode this ConversionJob's audio: the configured number for a long plain MP3
+    (what converter_job/segments.py can join: no loudness pass, no silence trimming, ffmpeg), else
+    one. ``seconds`` is the video's duration from its movie header (None: unknown, one pod)."""
+    output = spec.get("output") or {}
+    if settings.converter_segments < 2 or seconds is None:
+        return 1
+    if (
+        output.get("format", "mp3") != "mp3"
+        or output.get("loudness") is not None
+        or output.get("trimSilence")
+    ):
+        return 1
+    if (spec.get("engine") or settings.default_engine) != "ffmpeg":
+        return 1
+    trim = output.get("trim") or {}
+    end = seconds if trim.get("end") is None else min(float(trim["end"]), seconds)
+    audio = end - float(trim.get("start") or 0)
+    return settings.converter_segments if audio >= settings.converter_segment_threshold_seconds else 1
+
+
+def job(body: Body, settings: Settings, name: str | None = None, segments: int = 1) -> dict[str, Any]:
     """The converter Job: named after the ConversionJob (``name``: a retry's series), owned by it,
-    failing at once on bad input, created suspended: admission (admission.py, or Kueue) starts it."""
+    failing at once on bad input, created suspended: admission (admission.py, or Kueue) starts it.
+    With ``segments`` > 1 it is an Indexed Job: that many pods at once, each encoding its part."""
     name = name or body["metadata"]["name"]
     job_labels = labels(body)
     if settings.admission == "kueue":
@@ -84,15 +108,17 @@ def job(body: Body, settings: Settings, name: str | None = None) -> dict[str, An
                     "labels": labels(body),
                     "annotations": {UID_ANNOTATION: body["metadata"]["uid"]},
                 },
-                "spec": _pod_spec(body, settings),
+                "spec": _pod_spec(body, settings, segments),
             },
         },
     }
+    if segments > 1:  # the pod of each index knows it as JOB_COMPLETION_INDEX (Kubernetes sets it)
+        manifest["spec"].update(completionMode="Indexed", completions=segments, parallelism=segments)
     kopf.adopt(manifest, owner=body)
     return manifest
 
 
-def _pod_spec(body: Body, settings: Settings) -> dict[str, Any]:
+def _pod_spec(body: Body, settings: Settings, segments: int = 1) -> dict[str, Any]:
     name = body["metadata"]["name"]
     spec: dict[str, Any] = {
         "restartPolicy": "Never",  # retries are the Job's, counted against backoffLimit
@@ -107,7 +133,7 @@ def _pod_spec(body: Body, settings: Settings) -> dict[str, Any]:
                 "image": settings.converter_image,
                 "imagePullPolicy": settings.converter_image_pull_policy,
                 "command": list(settings.converter_command),
-                "env": converter_env(body, settings),
+                "env": converter_env(body, settings, segments),
                 "resources": _resources(settings),
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "volumeMounts": [{"name": WORK_VOLUME, "mountPath": "/tmp"}],
@@ -125,7 +151,7 @@ def _pod_spec(body: Body, settings: Settings) -> dict[str, Any]:
     return spec
 
 
-def converter_env(body: Body, settings: Settings) -> list[dict[str, Any]]:
+def converter_env(body: Body, settings: Settings, segments: int = 1) -> list[dict[str, Any]]:
     spec = body["spec"]
     converter_spec = {
         "source": spec["source"],
@@ -133,7 +159,7 @@ def converter_env(body: Body, settings: Settings) -> list[dict[str, Any]]:
         "output": spec.get("output") or {},
         "engine": spec.get("engine") or settings.default_engine,
     }
-    return [
+    env = [
         _field("CONVERTER_JOB_NAME", f"metadata.labels['{JOB_LABEL}']"),
         _field("CONVERTER_NAMESPACE", "metadata.namespace"),
         _field("CONVERTER_JOB_UID", f"metadata.annotations['{UID_ANNOTATION}']"),
@@ -144,6 +170,12 @@ def converter_env(body: Body, settings: Settings) -> list[dict[str, Any]]:
         {"name": "CONVERTER_PROBE_TIMEOUT", "value": str(settings.converter_probe_timeout)},
         {"name": "PYTHONUNBUFFERED", "value": "1"},
     ]
+    if segments > 1:  # the Job's uid keys the parts its pods store (a retry's Job starts afresh)
+        env += [
+            {"name": "CONVERTER_SEGMENTS", "value": str(segments)},
+            _field("CONVERTER_RUN_UID", f"metadata.labels['{CONTROLLER_UID_LABEL}']"),
+        ]
+    return env
 
 
 def _field(name: str, path: str) -> dict[str, Any]:

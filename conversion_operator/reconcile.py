@@ -69,7 +69,8 @@ class Conversions:
             for obj in jobs.converter_rbac(body):
                 await self.kube.ensure(obj)
         job_name = series_job_name(meta["name"], series)
-        made, created = await self.kube.create_job(jobs.job(body, self.settings, job_name))
+        segments = await self._segments(body)
+        made, created = await self.kube.create_job(jobs.job(body, self.settings, job_name, segments))
         if views.job_view(made).owner_uid != meta["uid"]:
             raise kopf.TemporaryError(
                 f"Job {job_name} belongs to an earlier ConversionJob of that name; waiting for it to go.",
@@ -79,8 +80,17 @@ class Conversions:
             metrics.job_created(body, _now())
             filename = body["spec"]["source"]["filename"]
             message = f"Created Job {job_name} (suspended until admitted) to convert {filename}."
+            if segments > 1:
+                message += f" It is long: {segments} pods encode a part each, the last joins them."
             kopf.event(body, type="Normal", reason="JobCreated", message=message)
-            log.info(kv(job=meta["name"], event="converter_job.created"))
+            log.info(kv(job=meta["name"], event="converter_job.created", segments=segments))
+
+    async def _segments(self, body: kopf.Body) -> int:
+        """How many pods encode it: reading the movie header only when a long video could be split."""
+        if jobs.segments_for(body["spec"], float("inf"), self.settings) < 2:
+            return 1
+        seconds = await asyncio.to_thread(self.files.video_seconds, body["spec"]["source"]["videoId"])
+        return jobs.segments_for(body["spec"], seconds, self.settings)
 
     async def _fail_early(self, body: kopf.Body, reason: str, message: str) -> None:
         meta = body["metadata"]

@@ -12,6 +12,7 @@ and times.py.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ CLEARED_ON_RETRY = (
     "videoRemovedAt",
     "queue",
     "converterReport",
+    "segments",
 )
 
 Status = dict[str, Any]
@@ -84,11 +86,12 @@ def next_status(
     pods = sorted(pods, key=lambda p: p.created)
     reported = _reported(current, pods)  # the converter's own report in the status, if of this Job
     decided = _decided(pods, reported)  # the outcome the converter decides, before the Job records it
-    attempts = max(len(pods), (job.active + job.succeeded + job.failed) if job else 0)
+    attempts = _attempts(job, pods)
     fields: Status = {"attempts": attempts}
     if job is not None:
         fields["jobName"] = job.name
         fields["startedAt"] = job.start_time or current.get("startedAt")
+        fields["segments"] = job.segments if job.segments > 1 else None
     fields["queue"] = None
     if job is None:
         phase, reason, message = "Pending", "Waiting", "Waiting for the converter Job to be created."
@@ -114,7 +117,8 @@ def next_status(
         fields["finishedAt"] = iso(now)
     elif pods and _still_this_attempt(pods[-1], attempts, limits):
         phase, reason = "Running", "Converting"
-        message = f"Converting {filename} (attempt {attempts} of {limits.max_attempts})."
+        parts = f" in {job.segments} parts at once" if job.segments > 1 else ""
+        message = f"Converting {filename}{parts} (attempt {attempts} of {limits.max_attempts})."
     elif any(p.phase == "Failed" for p in pods):
         phase, reason = "Pending", "Retrying"
         said = _said(_last_failed(pods))
@@ -243,6 +247,8 @@ def succeeded_message(filename: str, fields: Mapping[str, Any], report: Mapping[
         message = f"Converted {filename} into {seconds} of {label} audio."
     if report.get("note"):
         message += f" Re-encoded, not copied: {report['note']}."
+    if int(report.get("segments") or 1) > 1:
+        message += f" Encoded in {report['segments']} parts at once, then joined."
     if fields.get("inputLoudness") is not None:
         message += f" Input loudness {fields['inputLoudness']:.1f} LUFS, normalised."
     return message
@@ -250,7 +256,7 @@ def succeeded_message(filename: str, fields: Mapping[str, Any], report: Mapping[
 
 def _report(pods: Sequence[PodView], reported: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     """The converter's report: its termination message, else what it patched into the status."""
-    done = next((p for p in reversed(pods) if p.phase == "Succeeded"), None)
+    done = next((p for p in reversed(pods) if p.phase == "Succeeded" and p.report.get("mp3Id")), None)
     return (done.report if done else {}) or reported or {}
 
 
@@ -287,11 +293,20 @@ def _decided(pods: Sequence[PodView], reported: Mapping[str, Any] | None = None)
     last = pods[-1] if pods else None
     if last is None:
         return None
-    if last.phase == "Succeeded" and last.report.get("mp3Id"):
+    if any(p.phase == "Succeeded" and p.report.get("mp3Id") for p in pods):  # of a long video: the joiner
         return "Complete"
     if last.phase == "Failed" and last.exit_code == BAD_INPUT and last.report.get("reason"):
         return "Failed"
     return None
+
+
+def _attempts(job: JobView | None, pods: Sequence[PodView]) -> int:
+    """The attempt the conversion is at: pods started for it; of an Indexed Job's, the most any one
+    part needed (its parts run at once, each retried on its own)."""
+    if job is not None and job.segments > 1:
+        per_part = Counter(p.index for p in pods)
+        return max([*per_part.values(), 1 if job.active or job.succeeded else 0])
+    return max(len(pods), (job.active + job.succeeded + job.failed) if job else 0)
 
 
 def _ended_at(pods: Sequence[PodView], now: dt.datetime) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from common.resources import CONTROLLER_UID_LABEL
+from common.resources import COMPLETION_INDEX_ANNOTATION, CONTROLLER_UID_LABEL
 
 CONVERTER_CONTAINER = "converter"
 
@@ -29,6 +29,7 @@ class PodView:
     terminated_reason: str | None = None  # e.g. OOMKilled (troubles.py)
     waiting_reason: str | None = None  # e.g. ErrImageNeverPull (troubles.py)
     waiting_message: str | None = None
+    index: int | None = None  # its part of the audio, in an Indexed Job (a long video's segments)
 
     @property
     def report(self) -> dict[str, Any]:
@@ -57,6 +58,7 @@ class JobView:
     finished_at: str | None = None
     suspended: bool = False  # created suspended, not admitted yet (admission.py)
     deleting: bool = False  # replaced by a retry's Job, or going with its ConversionJob
+    segments: int = 1  # pods encoding a part of the audio each (an Indexed Job's completions)
 
 
 def pod_view(pod: Mapping[str, Any]) -> PodView:
@@ -80,11 +82,13 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         terminated_reason=terminated.get("reason"),
         waiting_reason=waiting.get("reason"),
         waiting_message=waiting.get("message"),
+        index=_index((meta.get("annotations") or {}).get(COMPLETION_INDEX_ANNOTATION)),
     )
 
 
 def job_view(job: Mapping[str, Any]) -> JobView:
-    meta, status = job["metadata"], job.get("status") or {}
+    meta, status, spec = job["metadata"], job.get("status") or {}, job.get("spec") or {}
+    indexed = spec.get("completionMode") == "Indexed"
     owner = next((o["uid"] for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
     view = JobView(
         name=meta["name"],
@@ -94,8 +98,9 @@ def job_view(job: Mapping[str, Any]) -> JobView:
         succeeded=status.get("succeeded") or 0,
         failed=status.get("failed") or 0,
         start_time=status.get("startTime"),
-        suspended=bool((job.get("spec") or {}).get("suspend")),
+        suspended=bool(spec.get("suspend")),
         deleting=bool(meta.get("deletionTimestamp")),
+        segments=int(spec.get("completions") or 1) if indexed else 1,
     )
     for cond in status.get("conditions") or []:
         if cond.get("status") != "True":
@@ -116,3 +121,10 @@ def job_view(job: Mapping[str, Any]) -> JobView:
 
 def _replace(view: JobView, **fields: Any) -> JobView:
     return JobView(**{**view.__dict__, **fields})
+
+
+def _index(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,7 +1,8 @@
 """``python -m converter_job``: convert the ConversionJob named in env, exit with a code the Job reads.
 
 Exit 0 with {"mp3Id", "size", "audioSeconds"} in the termination message, and the same report
-(with the pod's name) patched into the ConversionJob's ``status.converterReport``; on failure a
+(with the pod's name) patched into the ConversionJob's ``status.converterReport`` (a long video's
+part that another pod joins: exit 0 with {"part", "of", "size"}, no report); on failure a
 {"reason", "message"} there and exit_codes.BAD_INPUT (don't retry) or FAILED (retry); on SIGTERM,
 ffmpeg is killed, temp files removed, exit 143.
 """
@@ -20,6 +21,7 @@ from common.logs import kv
 from common.startup import load_settings
 from converter_job.errors import ConversionFailure, Terminated
 from converter_job.kube import StatusPatcher
+from converter_job.parts import Part
 from converter_job.run import run
 from converter_job.settings import Settings, get_settings
 
@@ -45,6 +47,9 @@ def convert_and_report(settings: Settings) -> int:
         result = run(settings, patcher)
         report = result.termination_message()
         _terminate_with(settings.termination_log, report)
+        if isinstance(result, Part):  # a long video's part, stored; another pod joins them
+            log.info(kv(job=name, event="part.succeeded", **report))
+            return exit_codes.OK
         if patcher is not None:  # the operator settles the job from it, not waiting for the pod's end
             patcher.report_result({**report, "pod": settings.pod_name})
     except ConversionFailure as exc:

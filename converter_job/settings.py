@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.kube import SERVICE_ACCOUNT_DIR
@@ -35,6 +35,22 @@ class Settings(BaseSettings):
     api_timeout: float = 5.0
     mongo_timeout_ms: int = 10_000
     log_level: str = "INFO"
+    # a long video's parts (converter_job/segments.py): this pod encodes part ``segment_index`` of
+    # ``segments`` (Kubernetes gives an Indexed Job's pod its index as JOB_COMPLETION_INDEX), stores
+    # it under the Job's uid (``run_uid``), and the last to finish joins them
+    segments: int = Field(1, ge=1)
+    segment_index: int = Field(
+        0, ge=0, validation_alias=AliasChoices("CONVERTER_SEGMENT_INDEX", "JOB_COMPLETION_INDEX")
+    )
+    run_uid: str = ""
+
+    @model_validator(mode="after")
+    def _a_part_knows_its_run(self) -> Settings:
+        if self.segments > 1 and (not self.run_uid or self.segment_index >= self.segments):
+            raise ValueError(
+                "a part of a long video needs CONVERTER_RUN_UID and an index below CONVERTER_SEGMENTS"
+            )
+        return self
 
     @property
     def effective_engine(self) -> Engine:

@@ -5,7 +5,8 @@ what ffmpeg 5.1 cannot write (measured):
 - Opus: the cover (ffmpeg's Ogg muxer refuses pictures): a METADATA_BLOCK_PICTURE comment;
 - FLAC: chapters (ffmpeg's FLAC muxer drops them) as CHAPTERnnn / CHAPTERnnnNAME comments.
 Its writers are imported only for those (probe.read_output loads the format's reader to check the
-encoded file).
+encoded file). A long video's MP3 is joined from parts (segments.py) after ffmpeg ran: ``id3`` then
+writes all of it, as ffmpeg would have.
 """
 
 from __future__ import annotations
@@ -80,6 +81,43 @@ def finish(
         _opus_cover(path, cover)
     if fmt == "flac" and chapters:
         _flac_chapters(path, chapters)
+
+
+# ffmpeg's generic tag names -> the ID3v2.4 text frames its MP3 muxer writes for them
+ID3_FRAMES = {
+    "title": "TIT2",
+    "artist": "TPE1",
+    "album": "TALB",
+    "album_artist": "TPE2",
+    "date": "TDRC",
+    "genre": "TCON",
+    "composer": "TCOM",
+    "copyright": "TCOP",
+}
+
+
+def id3(path: Path, tags: dict[str, str], cover: Path | None, chapters: Sequence[Chapter]) -> None:
+    """Write the tags, the cover and the chapters into an MP3 that has none (a joined one)."""
+    from mutagen import id3 as frames
+
+    tag = frames.ID3()
+    for key, value in tags.items():
+        if value and key in ID3_FRAMES:
+            tag.add(getattr(frames, ID3_FRAMES[key])(encoding=3, text=[value]))
+    if tags.get("comment"):
+        tag.add(frames.COMM(encoding=3, lang="eng", desc="", text=[tags["comment"]]))
+    if cover is not None:
+        data = cover.read_bytes()
+        tag.add(frames.APIC(encoding=3, mime="image/jpeg", type=3, desc="Cover (front)", data=data))
+    ids = [f"ch{number}" for number in range(len(chapters))]
+    for element, chapter in zip(ids, chapters, strict=True):
+        title = frames.TIT2(encoding=3, text=[chapter.title])
+        start, end = round(chapter.start * 1000), round(chapter.end * 1000)
+        tag.add(frames.CHAP(element_id=element, start_time=start, end_time=end, sub_frames=[title]))
+    if ids:
+        flags = frames.CTOCFlags.TOP_LEVEL | frames.CTOCFlags.ORDERED
+        tag.add(frames.CTOC(element_id="toc", flags=flags, child_element_ids=ids, sub_frames=[]))
+    tag.save(path, v2_version=4, v1=0)
 
 
 def _mp3_comment(path: Path, text: str) -> None:

@@ -1,4 +1,5 @@
-"""Moving the files: the MP4 out of GridFS into a seekable temp file, the MP3 back in under its id.
+"""Moving the files: the MP4 out of GridFS into a seekable temp file, the MP3 back in under its id;
+and a long video's parts (segments.py) in and out, with the claim that makes one pod their joiner.
 
 Never piped: an MP4 whose index (moov) is at the end cannot be read from a pipe, and ffmpeg then
 exits 0 with a header-only MP3.
@@ -12,7 +13,11 @@ from pathlib import Path
 import gridfs
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo import ReturnDocument
+from pymongo.database import Database
 
+from common import storage
+from common.resources import SEGMENTS_DONE
 from common.storage import delete_quietly
 from converter_job.errors import BadInput
 from converter_job.spec import Source
@@ -49,3 +54,45 @@ def store_mp3(
     with path.open("rb") as source:
         bucket.upload_from_stream_with_id(file_id, filename, source, metadata=metadata)
     return path.stat().st_size
+
+
+def part_id(run_uid: str, index: int) -> ObjectId:
+    """A part's GridFS id, from its run (the Job's uid) and index: a retried pod replaces its own."""
+    return ObjectId(hashlib.sha256(f"part:{run_uid}:{index}".encode()).digest()[:12])
+
+
+def store_part(db: Database, run_uid: str, job: str, index: int, path: Path) -> int:
+    file_id, bucket = part_id(run_uid, index), storage.segments(db)
+    delete_quietly(bucket, file_id)
+    metadata = {"job": job, "run": run_uid, "index": index}
+    with path.open("rb") as source:
+        bucket.upload_from_stream_with_id(file_id, f"{job}.part{index}.mp3", source, metadata=metadata)
+    return path.stat().st_size
+
+
+def claim_join(db: Database, run_uid: str, job: str, index: int, count: int) -> bool:
+    """Record part ``index`` as stored; True when this pod is the one to join them: it stored the
+    last part, or it is a retry of a pod that had (which died before its MP3 was stored)."""
+    before = db[SEGMENTS_DONE].find_one_and_update(
+        {"_id": run_uid},
+        {"$addToSet": {"done": index}, "$set": {"job": job}},
+        upsert=True,
+        return_document=ReturnDocument.BEFORE,
+    )
+    done = set((before or {}).get("done") or [])
+    return len(done | {index}) >= count and (index in done or len(done) == count - 1)
+
+
+def fetch_part(db: Database, run_uid: str, index: int, dest: Path) -> Path:
+    with storage.segments(db).open_download_stream(part_id(run_uid, index)) as stream, dest.open("wb") as out:
+        while block := stream.read(COPY_BUFFER):
+            out.write(block)
+    return dest
+
+
+def delete_parts(db: Database, run_uid: str, count: int) -> None:
+    """The parts and their record, once joined (a failed run's are the operator's finalizer's)."""
+    bucket = storage.segments(db)
+    for index in range(count):
+        delete_quietly(bucket, part_id(run_uid, index))
+    db[SEGMENTS_DONE].delete_one({"_id": run_uid})

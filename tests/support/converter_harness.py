@@ -123,33 +123,70 @@ class ConverterRun:
         self.env = {k: v for k, v in env.items() if not k.startswith(("CONVERTER_", "KUBERNETES_"))}
         self.client: pymongo.MongoClient = pymongo.MongoClient(mongo_uri)
         self.db = self.client.get_default_database()
+        self.job_uids: dict[str, str] = {}  # a ConversionJob's uid, the same for all its pods
 
-    def __call__(self, video: Path, output: dict[str, Any], timeout: float = 300) -> Made:
+    def parts(self, video: Path, output: dict[str, Any], count: int) -> list[dict[str, Any]]:
+        """Run the ``count`` pods of a long video's Indexed Job one after another (the last to
+        store its part joins them); their termination messages, in index order."""
+        source, name = self._store(video)
+        run, reports = str(uuid.uuid4()), []
+        for index in range(count):
+            env = {
+                "CONVERTER_SEGMENTS": str(count),
+                "JOB_COMPLETION_INDEX": str(index),
+                "CONVERTER_RUN_UID": run,
+            }
+            report, code, stderr = self._run(source, name, output, 300, env, f"{name}-{index}")
+            assert code == 0, (report, stderr[-2000:])
+            reports.append(report)
+        return reports
+
+    def _store(self, video: Path) -> tuple[dict[str, Any], str]:
         data = video.read_bytes()
         bucket = gridfs.GridFSBucket(self.db, bucket_name="videos", chunk_size_bytes=CHUNK_SIZE)
         video_id = bucket.upload_from_stream(video.name, data)
         source = {"videoId": str(video_id), "filename": video.name, "size": len(data)}
         source["sha256"] = hashlib.sha256(data).hexdigest()
-        name, message = f"cj-{video_id}", self.folder / f"{video_id}.termination"
+        return source, f"cj-{video_id}"
+
+    def _run(
+        self,
+        source: dict[str, Any],
+        name: str,
+        output: dict[str, Any],
+        timeout: float,
+        extra: dict[str, str],
+        key: str,
+    ) -> tuple[dict[str, Any], int, str]:
+        message = self.folder / f"{key}.termination"
         env = {
             **self.env,
             "CONVERTER_JOB_NAME": name,
             "CONVERTER_NAMESPACE": "converter-tests",
-            "CONVERTER_JOB_UID": str(uuid.uuid4()),
+            "CONVERTER_JOB_UID": self.job_uids.setdefault(name, str(uuid.uuid4())),
             "CONVERTER_SPEC": json.dumps({"source": source, "owner": {"userId": "u-1"}, "output": output}),
             "CONVERTER_MONGO_URI": self.mongo_uri,
             "CONVERTER_WORK_DIR": str(self.folder),
             "CONVERTER_TERMINATION_LOG": str(message),
             "CONVERTER_REPORT_PROGRESS": "false",
+            **extra,
         }
         done = subprocess.run(
             [sys.executable, "-m", "converter_job"], env=env, capture_output=True, text=True, timeout=timeout
         )
-        report = json.loads(message.read_text())
-        assert done.returncode == 0, (report, done.stderr[-2000:])
+        return json.loads(message.read_text()), done.returncode, done.stderr
+
+    def __call__(self, video: Path, output: dict[str, Any], timeout: float = 300) -> Made:
+        source, name = self._store(video)
+        report, code, stderr = self._run(source, name, output, timeout, {}, source["videoId"])
+        assert code == 0, (report, stderr[-2000:])
+        return self.fetched(report)
+
+    def fetched(self, report: dict[str, Any]) -> Made:
+        """The file a converter's report names, fetched back."""
         stored = self.db["mp3s.files"].find_one({"_id": ObjectId(report["mp3Id"])})
         assert stored is not None
-        path = self.folder / str(video_id) / stored["filename"]
+        path = self.folder / report["mp3Id"] / stored["filename"]
         path.parent.mkdir()
         out = gridfs.GridFSBucket(self.db, bucket_name="mp3s", chunk_size_bytes=CHUNK_SIZE)
         with path.open("wb") as sink:

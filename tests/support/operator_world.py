@@ -16,6 +16,7 @@ from typing import Any
 
 import gridfs
 import yaml
+from bson import ObjectId
 
 from common.resources import CHUNK_SIZE, GROUP, JOB_LABEL, OWNER_LABEL, VERSION, job_name, mp3_id
 from devstack.config import Config
@@ -167,6 +168,12 @@ class OperatorWorld(World):
 
     def mp3s_of(self, name: str) -> list[dict[str, Any]]:
         return list(self.db["mp3s.files"].find({"metadata.job": name}))
+
+    def download_mp3(self, file_id: str, dest: Path) -> Path:
+        bucket = gridfs.GridFSBucket(self.db, bucket_name="mp3s", chunk_size_bytes=CHUNK_SIZE)
+        with dest.open("wb") as out:
+            bucket.download_to_stream(ObjectId(file_id), out)
+        return dest
 
     def events_of(self, name: str) -> list[dict[str, Any]]:
         """Kubernetes Events recorded on the ConversionJob, oldest first."""

@@ -173,3 +173,31 @@ def test_jobs_are_created_suspended_and_kueue_mode_names_the_queue() -> None:
     assert kueue["spec"]["suspend"] is True
     assert kueue["metadata"]["labels"][KUEUE_QUEUE_LABEL] == "conversions"
     assert jobs.job(conversionjob(), settings(), "cj-x-r2")["metadata"]["name"] == "cj-x-r2"
+
+
+def test_a_long_plain_mp3_is_split_across_the_configured_pods_and_anything_else_is_not() -> None:
+    cfg = settings(converter_segments=4, converter_segment_threshold_seconds=1200)
+    spec = conversionjob()["spec"]
+    assert jobs.segments_for(spec, 3600.0, cfg) == 4
+    assert jobs.segments_for(spec, 1199.0, cfg) == 1  # short
+    assert jobs.segments_for(spec, None, cfg) == 1  # no readable movie header: one pod
+    assert jobs.segments_for({**spec, "output": {"trim": {"start": 3000}}}, 3600.0, cfg) == 1  # 600 s left
+    assert jobs.segments_for({**spec, "output": {"trim": {"end": 1500}}}, 3600.0, cfg) == 4
+    for output in ({"format": "m4a"}, {"loudness": -16}, {"trimSilence": True}):
+        assert (
+            jobs.segments_for({**spec, "output": output}, 3600.0, cfg) == 1
+        )  # segments.py cannot join those
+    assert jobs.segments_for({**spec, "engine": "moviepy"}, 3600.0, cfg) == 1
+    assert jobs.segments_for(spec, 3600.0, settings(converter_segments=1)) == 1  # switched off
+
+
+def test_a_split_job_is_indexed_with_one_pod_per_part_keyed_by_the_jobs_uid() -> None:
+    manifest = jobs.job(conversionjob(), settings(), segments=3)
+    spec = manifest["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 3, 3)
+    env = {e["name"]: e for e in spec["template"]["spec"]["containers"][0]["env"]}
+    assert env["CONVERTER_SEGMENTS"]["value"] == "3"
+    ref = env["CONVERTER_RUN_UID"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert ref == "metadata.labels['batch.kubernetes.io/controller-uid']"
+    plain = jobs.job(conversionjob(), settings())["spec"]
+    assert "completionMode" not in plain and "CONVERTER_SEGMENTS" not in json.dumps(plain)

@@ -328,3 +328,27 @@ def test_a_copied_m4a_says_it_was_copied_and_a_normalised_file_its_loudness() ->
         "Converted talk.mp4 into 5.0 s of M4A audio. Re-encoded, not copied: loudness normalisation "
         "changes the samples. Input loudness -23.4 LUFS, normalised."
     )
+
+
+def test_a_split_job_counts_attempts_per_part_and_succeeds_from_the_joiners_report() -> None:
+    split = job(active=3, segments=3)
+    parts = [pod(f"p{i}", "Running", index=i) for i in range(3)]
+    st = desired(job=split, pods=parts)
+    assert (st["phase"], st["attempts"], st["segments"]) == ("Running", 1, 3)
+    assert st["message"] == "Converting talk.mp4 in 3 parts at once (attempt 1 of 3)."
+    # part 1 failed once and runs again: the job is at its second attempt, not its fourth
+    retried = [*parts, pod("p1b", "Failed", index=1, exit_code=1)]
+    assert desired(job=split, pods=retried)["attempts"] == 2
+    # the parts that did not join end first, with no MP3 in their report: nothing is decided yet
+    stored = [pod(f"p{i}", "Succeeded", index=i, message=report(part=i, of=3, size=9)) for i in (0, 2)]
+    st = desired(job=split, pods=[*stored, pod("p1", "Running", index=1)])
+    assert st["phase"] == "Running"
+    joiner = pod(
+        "p1", "Succeeded", index=1, message=report(mp3Id="abc", size=99, audioSeconds=3600.0, segments=3)
+    )
+    st = desired(job=split, pods=[stored[0], joiner, stored[1]])  # the joiner is not the newest pod
+    assert (st["phase"], st["mp3Id"], st["mp3Size"]) == ("Succeeded", "abc", 99)
+    assert (
+        st["message"]
+        == "Converted talk.mp4 into 3600.0 s of MP3 audio. Encoded in 3 parts at once, then joined."
+    )

@@ -74,3 +74,18 @@ def test_job_view_reads_outcome_reason_and_owner() -> None:
         1,
         T0,
     )
+
+
+def test_an_indexed_jobs_parts_and_its_pods_index_are_read() -> None:
+    indexed = {
+        "metadata": {"name": "j", "uid": "u"},
+        "spec": {"completionMode": "Indexed", "completions": 4, "parallelism": 4},
+    }
+    assert views.job_view(indexed).segments == 4
+    assert views.job_view({"metadata": {"name": "j", "uid": "u"}, "spec": {"completions": 1}}).segments == 1
+    annotated = {
+        "metadata": {"name": "p", "annotations": {"batch.kubernetes.io/job-completion-index": "2"}},
+        "status": {"phase": "Running"},
+    }
+    assert views.pod_view(annotated).index == 2
+    assert views.pod_view({"metadata": {"name": "p"}, "status": {}}).index is None

@@ -24,21 +24,19 @@ ffmpeg's decoder complained about none of them: the SNR, not the log, catches a 
 
 from __future__ import annotations
 
-import math
 import subprocess
-from array import array
-from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 import pytest
 from mutagen.mp3 import MP3, MPEGInfo
 
-from converter_job import mp3frames, segments
+from converter_job import segments
 from converter_job.convert import Extras, ffmpeg_argv
 from converter_job.probe import Window
 from converter_job.spec import Output
 from tests.support.converter_harness import ffprobe
+from tests.support.mp3_joins import Pcm, assert_joins_match, decode, decoder_complaints
 
 SPAN = Window(1.3, 14.7, 13.4)  # a trim with a start and an end
 SOURCE_SECONDS = 16
@@ -47,23 +45,6 @@ TONES = (
     "|0.3*sin(2*PI*440*t)+0.1*sin(2*PI*3000*t)+0.1*(random(1)-0.5)"
 )
 OUTPUTS = {"cbr": Output(bitrate="192k"), "vbr": Output(quality=2)}
-WINDOW = 0.05  # seconds each side of a join
-JOIN_SNR_DB = 25.0
-SOURCE_SLACK_DB = 1.0
-STEP_MARGIN = 0.05
-
-
-@dataclass(frozen=True)
-class Pcm:
-    """Decoded stereo float samples, interleaved."""
-
-    samples: array
-
-    def __len__(self) -> int:
-        return len(self.samples) // 2
-
-    def window(self, centre: int, half: int) -> array:
-        return self.samples[2 * (centre - half) : 2 * (centre + half)]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +87,7 @@ def test_seeking_into_the_aac_is_sample_accurate_from_the_first_sample(sources: 
     original = _decode_span(sources[rate])
     for segment in segments.plan(SPAN, rate, 4)[1:]:
         first = round(segment.start * rate)
-        seeked = _decode(sources[rate], "-ss", f"{SPAN.start + segment.start:.6f}", "-t", "1")
+        seeked = decode(sources[rate], "-ss", f"{SPAN.start + segment.start:.6f}", "-t", "1")
 
         assert len(seeked) == rate
         difference = max(
@@ -129,7 +110,7 @@ def _check_joins(
     single = folder / f"single-{rate}-{output.quality}.mp3"
     argv = ffmpeg_argv("ffmpeg", source, single, output, SPAN, Extras(), source_rate)
     subprocess.run(argv, check=True, capture_output=True)
-    reference = _decode(single)
+    reference = decode(single)
     assert original is None or len(reference) == len(original)  # the single pass itself is gapless
 
     for count in counts:
@@ -137,34 +118,18 @@ def _check_joins(
         assert len(plan) == count
         joined = folder / f"joined-{rate}-{count}.mp3"
         made = segments.join([_encode(folder, source, output, s, source_rate) for s in plan], joined)
-        pcm = _decode(joined)
+        pcm = decode(joined)
         case = f"{source_rate} to {rate} Hz, {output.effective_bitrate or output.quality}, K={count}"
 
         assert len(pcm) == len(reference) == made.samples, case
-        assert _decoder_complaints(joined) == "", case
-        _assert_joins_match(pcm, reference, original, plan, rate, case)
+        assert decoder_complaints(joined) == "", case
+        assert_joins_match(pcm, reference, original, plan, rate, case)
         info = cast(MPEGInfo, MP3(joined).info)  # typed as None in mutagen
         assert info.length == pytest.approx(made.samples / rate, abs=0.001), case
         # ffprobe 5.1: the Xing frame count as duration (delay and padding trimmed only when decoding)
         stream = ffprobe(joined)["streams"][0]
         assert float(stream["duration"]) == pytest.approx(made.frames * 1152 / rate, abs=0.001), case
         assert stream["duration"] == ffprobe(single)["streams"][0]["duration"], case
-
-
-def _assert_joins_match(
-    pcm: Pcm, reference: Pcm, original: Pcm | None, plan: list[segments.Segment], rate: int, case: str
-) -> None:
-    half = round(WINDOW * rate)
-    firsts = [round(s.start * rate / 1152) + s.skip_frames for s in plan]  # each segment's first frame
-    lag = 576 + mp3frames.DECODER_DELAY  # LAME's delay: frame f's first decoded sample is f*1152 - lag
-    joins = [f * 1152 - lag for f in firsts[1:]]
-    for at in joins:
-        mine, single = pcm.window(at, half), reference.window(at, half)
-        assert _snr(mine, single) >= JOIN_SNR_DB, f"{case}: join at sample {at}"
-        assert _step(mine) <= _step(single) + STEP_MARGIN, f"{case}: click at {at}"
-        if original is not None:
-            source = original.window(at, half)
-            assert _snr(mine, source) >= _snr(single, source) - SOURCE_SLACK_DB, f"{case}: join at {at}"
 
 
 def _encode(
@@ -175,27 +140,5 @@ def _encode(
     return segment, path
 
 
-def _decode(path: Path, *before: str) -> Pcm:
-    argv = ["ffmpeg", "-v", "error", *before, "-i", str(path), "-map", "0:a:0"]
-    done = subprocess.run([*argv, "-f", "f32le", "-c:a", "pcm_f32le", "-"], capture_output=True, check=True)
-    return Pcm(array("f", done.stdout))
-
-
 def _decode_span(source: Path) -> Pcm:
-    return _decode(source, "-ss", f"{SPAN.start:g}", "-to", f"{SPAN.end:g}")
-
-
-def _decoder_complaints(path: Path) -> str:
-    argv = ["ffmpeg", "-hide_banner", "-v", "error", "-i", str(path), "-f", "null", "-"]
-    return subprocess.run(argv, capture_output=True, text=True, check=True).stderr
-
-
-def _snr(signal: array, reference: array) -> float:
-    noise = sum((a - b) ** 2 for a, b in zip(signal, reference, strict=True))
-    power = sum(b * b for b in reference)
-    return math.inf if noise == 0 else 10 * math.log10(power / noise)
-
-
-def _step(samples: array) -> float:
-    """The largest change from one sample to the next of the same channel."""
-    return max(abs(samples[i + 2] - samples[i]) for i in range(len(samples) - 2))
+    return decode(source, "-ss", f"{SPAN.start:g}", "-to", f"{SPAN.end:g}")

@@ -6,12 +6,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import gridfs
 import pytest
 import yaml
-from bson import ObjectId
 
-from common.resources import CHUNK_SIZE, mp3_id
+from common.resources import mp3_id
 from devstack.process import wait_until as wait_for
 from tests.support.operator_harness import audio_seconds, ffprobe, top_level_atoms
 from tests.support.operator_world import OperatorWorld
@@ -20,10 +18,7 @@ pytestmark = pytest.mark.devstack
 
 
 def download_mp3(world: OperatorWorld, file_id: str, dest: Path) -> Path:
-    bucket = gridfs.GridFSBucket(world.db, bucket_name="mp3s", chunk_size_bytes=CHUNK_SIZE)
-    with dest.open("wb") as out:
-        bucket.download_to_stream(ObjectId(file_id), out)
-    return dest
+    return world.download_mp3(file_id, dest)
 
 
 def test_applied_conversionjob_succeeds_with_a_valid_mp3(
