@@ -36,7 +36,9 @@ def test_a_rate_the_join_cannot_take_is_converted_whole_by_part_0(
 ) -> None:
     reports = converter.parts(media / "long.mp4", {"sampleRate": 22050}, 2)  # MPEG-2 frames: not joined
 
-    assert "segments" not in reports[0] and reports[0]["audioSeconds"] == pytest.approx(120, abs=0.05)
+    # one pass, as a one-pod converter makes it (mutagen reads its length ~60 ms long at 22.05 kHz:
+    # it trims the encoder's delay only when the LAME tag says "LAME", and ffmpeg's says "Lavc")
+    assert "segments" not in reports[0] and reports[0]["audioSeconds"] == pytest.approx(120, abs=0.1)
     assert reports[1] == {"part": 1, "of": 2, "size": 0, "skipped": True}
     assert ffprobe(converter.fetched(reports[0]).path)["streams"][0]["sample_rate"] == "22050"
 

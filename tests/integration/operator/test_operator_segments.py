@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mutagen.id3 import ID3
@@ -20,6 +21,7 @@ from common.resources import COMPLETION_INDEX_ANNOTATION
 from converter_job import probe, segments
 from converter_job.convert import Extras, ffmpeg_argv
 from converter_job.spec import Output
+from devstack.process import wait_until as wait_for
 from tests.support.mp3_joins import assert_joins_match, decode, decoder_complaints
 from tests.support.operator_harness import make_video
 from tests.support.operator_world import OperatorWorld
@@ -48,11 +50,16 @@ def test_a_long_video_is_encoded_by_three_pods_at_once_and_joined_into_one_gaple
     [job] = world.objects("jobs", name)
     spec = job["spec"]
     assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", PODS, PODS)
+    def ended() -> list[dict[str, Any]] | None:  # the joiner settles the job before its pod ends
+        pods = world.objects("pods", name)
+        states = [(p["status"].get("containerStatuses") or [{}])[0].get("state") or {} for p in pods]
+        return pods if all("terminated" in state for state in states) else None
+
     reports = {
         int(pod["metadata"]["annotations"][COMPLETION_INDEX_ANNOTATION]): json.loads(
             pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
         )
-        for pod in world.objects("pods", name)
+        for pod in wait_for(ended, 60, "the converter pods to end")
     }
     assert sorted(reports) == list(range(PODS))  # one pod per part, none retried
     [joiner] = [index for index, report in reports.items() if "mp3Id" in report]
