@@ -43,8 +43,10 @@ class Settings(BaseSettings):
     converter_probe_timeout: float = Field(120.0, gt=0)  # seconds for ffprobe to read a video's headers
     default_engine: Literal["ffmpeg", "moviepy"] = "ffmpeg"  # for ConversionJobs that name none
     # a long video is encoded by this many pods at once (an Indexed Job: each pod one contiguous
-    # part of the audio, the last to finish joins them; converter_job/segments.py); 1: never
-    converter_segments: int = Field(4, ge=1, le=16)
+    # part of the audio, the last to finish joins them; converter_job/segments.py); 1: never (the
+    # default: each part downloads the whole video, which on a database sharing the nodes' cores
+    # costs more than the parts save; docs/operations.md has the numbers)
+    converter_segments: int = Field(1, ge=1, le=16)
     converter_segment_threshold_seconds: float = Field(1200.0, gt=0)  # "long": this much audio or more
     job_backoff_limit: int = 2  # retries after the first attempt (bad input is never retried)
     job_deadline_seconds: int = 1800  # the whole Job, retries included
