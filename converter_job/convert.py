@@ -117,7 +117,7 @@ def ffmpeg_argv(
         argv += ["-map_chapters", "-1"]
     if span.end is not None and span.expected is not None:
         argv += ["-t", f"{span.expected:g}"]  # the same end as -to; ffmpeg clips chapters by this one
-    argv += _audio_options(output, extras, source_rate)
+    argv += audio_options(output, extras, source_rate)
     if fmt == "mp3":
         argv += ["-id3v2_version", "4", "-write_id3v1", "0"]
     elif fmt == "m4a":
@@ -125,7 +125,7 @@ def ffmpeg_argv(
     return [*argv, "-progress", "pipe:1", "-f", MUXERS[fmt], str(dst)]
 
 
-def _audio_options(output: Output, extras: Extras, source_rate: int | None) -> list[str]:
+def audio_options(output: Output, extras: Extras, source_rate: int | None) -> list[str]:
     if extras.copy:
         return ["-c:a", "copy"]
     options = ["-c:a", ENCODERS[output.format]]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from converter_job import mp3frames
 from converter_job.analysis import span_options
-from converter_job.convert import Extras, _audio_options
+from converter_job.convert import Extras, audio_options
 from converter_job.probe import Window
 from converter_job.spec import Output
 
@@ -114,7 +114,7 @@ def encode_argv(
     elif span.end is not None:
         argv += ["-to", f"{span.end:g}"]  # the single pass's end (span_options)
     argv += ["-i", str(src), "-map", "0:a:0", "-vn", "-sn", "-dn", "-map_metadata", "-1"]
-    argv += ["-map_chapters", "-1", *_audio_options(output, Extras(), source_rate)]
+    argv += ["-map_chapters", "-1", *audio_options(output, Extras(), source_rate)]
     argv += ["-id3v2_version", "0", "-write_id3v1", "0", "-write_xing", "1"]
     return [*argv, "-f", "mp3", str(dst)]
 

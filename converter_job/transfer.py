@@ -71,16 +71,25 @@ def store_part(db: Database, run_uid: str, job: str, index: int, path: Path) -> 
 
 
 def claim_join(db: Database, run_uid: str, job: str, index: int, count: int) -> bool:
-    """Record part ``index`` as stored; True when this pod is the one to join them: it stored the
-    last part, or it is a retry of a pod that had (which died before its MP3 was stored)."""
-    before = db[SEGMENTS_DONE].find_one_and_update(
-        {"_id": run_uid},
-        {"$addToSet": {"done": index}, "$set": {"job": job}},
-        upsert=True,
-        return_document=ReturnDocument.BEFORE,
+    """Record part ``index`` as stored; True when this pod is the one to join them. Once every part
+    is recorded, the first pod to ask takes the join (``joiner``: its index), so one pod joins
+    however the parts finish; a retry of that index (its pod died before the MP3 was stored) takes
+    it again, a retry of any other index does not."""
+    after = (
+        db[SEGMENTS_DONE].find_one_and_update(
+            {"_id": run_uid},
+            {"$addToSet": {"done": index}, "$set": {"job": job}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        or {}
     )
-    done = set((before or {}).get("done") or [])
-    return len(done | {index}) >= count and (index in done or len(done) == count - 1)
+    if len(set(after.get("done") or [])) < count:
+        return False
+    if after.get("joiner") is None:
+        db[SEGMENTS_DONE].update_one({"_id": run_uid, "joiner": None}, {"$set": {"joiner": index}})
+        after = db[SEGMENTS_DONE].find_one({"_id": run_uid}) or {}
+    return after.get("joiner") == index
 
 
 def fetch_part(db: Database, run_uid: str, index: int, dest: Path) -> Path:

@@ -50,6 +50,7 @@ def test_exactly_one_pod_joins_however_the_parts_finish_and_a_retried_joiner_joi
     assert [claim_join(db, run, "cj-x", index, 3) for index in (2, 0)] == [False, False]
     assert claim_join(db, run, "cj-x", 1, 3)  # the last to be stored
     assert claim_join(db, run, "cj-x", 1, 3)  # that pod again (it died before storing the MP3)
+    assert not claim_join(db, run, "cj-x", 2, 3)  # another part's retry, after the set was complete
     assert not claim_join(db, "another-run", "cj-x", 1, 3)  # a retry's Job starts afresh
     delete_parts(db, run, 3)
     assert db["segments.done"].count_documents({"_id": run}) == 0
