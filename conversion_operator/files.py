@@ -1,5 +1,5 @@
-"""The GridFS files of a ConversionJob: is the video still there, how long is it (from its movie
-header: segments.py), and deleting what the job stored on cleanup.
+"""The GridFS files of a ConversionJob: is the video still there, how long is it (its movie
+header, common/mp4.py: whether to split it across pods), and deleting what the job stored on cleanup.
 
 A video is stored once per owner (the gateway reuses the stored copy of identical bytes), so it is
 deleted only when no other job's record names it."""
